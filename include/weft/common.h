@@ -1,0 +1,73 @@
+/* weft — what every public header shares: the export macro, the C++ guard,
+ * the coroutine body type, errors and the version functions. */
+#ifndef WEFT_COMMON_H
+#define WEFT_COMMON_H
+
+#include <stddef.h>
+
+#include "weft/version.h"
+
+#if defined(WEFT_STATIC_DEFINE)
+#define WEFT_API
+#elif defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#ifdef __cplusplus
+#define WEFT__EXTERN_C_BEGIN extern "C" {
+#define WEFT__EXTERN_C_END }
+#else
+#define WEFT__EXTERN_C_BEGIN
+#define WEFT__EXTERN_C_END
+#endif
+
+WEFT__EXTERN_C_BEGIN
+
+/**
+ * @file weft/common.h
+ * @brief Status codes, the coroutine body type and the library version.
+ *
+ * Every weft function that can fail returns an `int`: 0 on success, or a
+ * positive errno value (`EINVAL`, `ENOMEM`, `EPERM`, `EBUSY`, `ECANCELED`…)
+ * that says what went wrong, as pthreads do. A few calls also have outcomes
+ * that are not failures, such as "the coroutine finished"; those are the
+ * negative `WEFT_` codes below, so that `rc > 0` always means an error.
+ */
+
+/**
+ * Not an error: the coroutine ran to the end of its body. Returned by
+ * weft_coro_send(), whose out-value is then the body's return value
+ * (Python's StopIteration).
+ */
+#define WEFT_DONE (-1)
+
+/**
+ * The body of a coroutine: standalone (weft_coro_create()) or scheduled on
+ * a runtime (weft_spawn()). It receives the `arg` given at creation; its
+ * return value is what the coroutine returns to whoever waits for it.
+ */
+typedef void *(*weft_fn)(void *arg);
+
+/**
+ * A message for any status code weft returns: 0, a `WEFT_` outcome or an
+ * errno value. Never NULL; the string is static. Callable from anywhere.
+ */
+WEFT_API const char *weft_strerror(int code);
+
+/**
+ * The symbolic name of a status code ("EINVAL", "WEFT_DONE", "OK").
+ * Unknown codes give "UNKNOWN". Never NULL; static. Callable from anywhere.
+ */
+WEFT_API const char *weft_err_name(int code);
+
+/** The library's version as WEFT_VERSION_HEX would give it. Callable from anywhere. */
+WEFT_API unsigned weft_version(void);
+
+/** The library's version as "MAJOR.MINOR.PATCH"; static. Callable from anywhere. */
+WEFT_API const char *weft_version_string(void);
+
+WEFT__EXTERN_C_END
+
+#endif /* WEFT_COMMON_H */

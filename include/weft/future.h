@@ -1,0 +1,148 @@
+/* weft — futures: values that settle later, awaited by coroutines or threads. */
+#ifndef WEFT_FUTURE_H
+#define WEFT_FUTURE_H
+
+#include "weft/common.h"
+
+WEFT__EXTERN_C_BEGIN
+
+/**
+ * @file weft/future.h
+ * @brief Futures: pending, then resolved with a value or failed with an
+ * error code, once. Cancellation is a failure with ECANCELED.
+ *
+ * A task (weft_spawn()) is a future of its coroutine's return value, so
+ * every function here also takes a task.
+ *
+ * Ownership: futures are reference counted. Every function that hands out a
+ * future (weft_future_create(), weft_spawn(), the combinators) gives the
+ * caller one reference, dropped with weft_future_release(). Functions that
+ * take futures as inputs borrow them: weft keeps its own references for as
+ * long as it needs them. A future's value is an opaque pointer: weft never
+ * frees it; whoever resolves it and whoever reads it agree on who does.
+ *
+ * Threads: every function here is callable from any thread, inside a
+ * coroutine or not, unless it says otherwise.
+ */
+
+/** A future (opaque); tasks are futures too. */
+typedef struct weft_future weft_future;
+
+/** How a future stands. */
+typedef enum weft_future_state {
+  WEFT_FUTURE_INVALID = -1, /**< not a future (NULL or released) */
+  WEFT_FUTURE_PENDING = 0,  /**< not settled yet */
+  WEFT_FUTURE_RESOLVED = 1, /**< settled with a value */
+  WEFT_FUTURE_FAILED = 2    /**< settled with an error (ECANCELED if cancelled) */
+} weft_future_state;
+
+/**
+ * Creates a pending future that you settle with weft_future_resolve() or
+ * weft_future_fail().
+ * @return 0; EINVAL if `out` is NULL; ENOMEM.
+ */
+WEFT_API int weft_future_create(weft_future **out);
+
+/**
+ * Settles `f` with `value` and wakes everything waiting for it.
+ * @return 0; EINVAL if `f` is NULL or a task (a task is settled by its
+ *         coroutine); EALREADY if it has already settled (nothing changes).
+ */
+WEFT_API int weft_future_resolve(weft_future *f, void *value);
+
+/**
+ * Settles `f` as failed with `err` (a positive errno value) and wakes
+ * everything waiting for it.
+ * @return 0; EINVAL if `f` is NULL, a task, or `err` is not positive;
+ *         EALREADY if it has already settled.
+ */
+WEFT_API int weft_future_fail(weft_future *f, int err);
+
+/** Takes one more reference to `f`. @return 0; EINVAL if `f` is NULL or released. */
+WEFT_API int weft_future_retain(weft_future *f);
+
+/**
+ * Drops one reference; the last one frees the future. Releasing a task's
+ * last reference does not stop the task: it runs to completion (detached).
+ * @return 0; EINVAL if `f` is NULL or already released.
+ */
+WEFT_API int weft_future_release(weft_future *f);
+
+/** Where `f` stands now, without waiting. */
+WEFT_API weft_future_state weft_future_status(const weft_future *f);
+
+/**
+ * Reads a settled future without waiting.
+ * @param value receives the value if it resolved (NULL otherwise); may be NULL.
+ * @return 0 if it resolved; its error if it failed; EAGAIN if it is still
+ *         pending; EINVAL if `f` is NULL or released.
+ */
+WEFT_API int weft_future_result(const weft_future *f, void **value);
+
+/**
+ * Continuation for weft_future_then(): called with the input's value when
+ * the input resolves. It sets `*result` and returns 0 to resolve the output
+ * with it, or returns a positive errno to fail the output.
+ */
+typedef int (*weft_then_fn)(void *arg, void *value, void **result);
+
+/**
+ * Chains `fn` after `in`: when `in` resolves, `fn(arg, value, &result)` runs
+ * and its outcome settles the new future `*out`. If `in` fails, `fn` does
+ * not run and `*out` fails with the same error (errors propagate along
+ * chains). If `out` is cancelled first, `fn` does not run.
+ *
+ * `fn` runs on whichever thread settles `in` (at once, if `in` has already
+ * settled): keep it short, and do not await or block in it; spawn a task
+ * from it for longer work. Chains of any length settle without deep
+ * recursion.
+ * @return 0; EINVAL if `in`, `fn` or `out` is NULL; ENOMEM.
+ */
+WEFT_API int weft_future_then(weft_future *in, weft_then_fn fn, void *arg,
+                              weft_future **out);
+
+/**
+ * A future that resolves (with value NULL) when all `n` inputs have
+ * resolved, or fails with the first error as soon as one input fails.
+ * Read each input's own value with weft_future_result(). n = 0 resolves at once.
+ * @return 0; EINVAL if `out` is NULL, or `in` is NULL with n > 0, or an
+ *         input is NULL; ENOMEM.
+ */
+WEFT_API int weft_future_all(weft_future *const *in, size_t n, weft_future **out);
+
+/**
+ * A future that resolves with the value of the first of the `n` inputs to
+ * resolve, or, if every input fails, fails with the last error.
+ * @return 0; EINVAL if `out` or `in` is NULL, n is 0, or an input is NULL; ENOMEM.
+ */
+WEFT_API int weft_future_any(weft_future *const *in, size_t n, weft_future **out);
+
+/**
+ * Waits for `f` to settle and reads it.
+ *
+ * Inside a coroutine of a runtime it suspends the coroutine (its worker
+ * runs other work) — no switch at all if `f` has already settled. On any
+ * other thread it blocks that thread (no spinning) until `f` settles.
+ * @param value receives the value if it resolved; may be NULL.
+ * @return 0 if `f` resolved; its error if it failed; ECANCELED if the
+ *         calling task is cancelled (before or while waiting); EINVAL if `f`
+ *         is NULL or released; EDEADLK if a task awaits itself; EPERM if
+ *         called inside a standalone coroutine (weft_coro) running on a
+ *         runtime's worker, which cannot suspend the task below it.
+ */
+WEFT_API int weft_await(weft_future *f, void **value);
+
+/**
+ * Cancels `f`. A plain future (or a combinator's output) that is pending
+ * fails with ECANCELED. A task that has not started never starts and fails
+ * with ECANCELED. A running task is asked to stop: its next weft_await() or
+ * weft_yield() — or the one it is suspended in — returns ECANCELED, and
+ * what the task returns after that settles it (cooperative, as asyncio's
+ * CancelledError).
+ * @return 0; EINVAL if `f` is NULL; EALREADY if `f` has already settled.
+ */
+WEFT_API int weft_cancel(weft_future *f);
+
+WEFT__EXTERN_C_END
+
+#endif /* WEFT_FUTURE_H */

@@ -1,0 +1,180 @@
+/* context — the switch primitive over Boost.Context's fcontext, with the
+ * sanitizer annotations around it. See context.h for the contract. */
+#include "context.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#if WEFT__ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT__TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* Boost.Context's C-ABI routines (extern "C" in Boost; no C++ header is
+ * included). Their names are fixed by the library. */
+typedef void *weft__fcontext;
+typedef struct {
+  weft__fcontext fctx;
+  void *data;
+} weft__transfer;
+extern weft__transfer jump_fcontext(weft__fcontext const to, void *vp);
+extern weft__fcontext make_fcontext(void *sp, size_t size, void (*fn)(weft__transfer));
+
+/* What travels with a jump. It lives on the source's stack, which nobody
+ * touches until `after` has run on the destination: the source cannot be
+ * resumed earlier, because publishing it is the job of `after`. */
+struct weft__switch {
+  struct weft__ctx *from;
+  struct weft__ctx *to;
+  weft__after_fn after;
+  void *after_arg;
+};
+
+static WEFT__TLS struct weft__ctx *weft__running_ctx;
+static WEFT__TLS struct weft__ctx weft__thread_ctx;
+
+/* Thread-local writes after a jump go through a call the compiler cannot
+ * see into: code after jump_fcontext may run on another thread, and a
+ * thread-pointer computed before the jump must not be reused (on aarch64
+ * GCC keeps TPIDR_EL0 in a register across calls). */
+__attribute__((noinline)) static void weft__set_running(struct weft__ctx *c) {
+  __asm__ volatile("" ::: "memory");
+  weft__running_ctx = c;
+}
+
+__attribute__((noinline)) struct weft__ctx *weft__ctx_running(void) {
+  __asm__ volatile("" ::: "memory");
+  return weft__running_ctx;
+}
+
+/* On the destination side of every jump: record where the source stopped,
+ * then run the source's post-switch action. */
+static inline void weft__arrive(weft__transfer t) {
+  struct weft__switch *sw = t.data;
+  sw->from->fctx = t.fctx;
+  weft__set_running(sw->to);
+  if (sw->after) sw->after(sw->after_arg);
+}
+
+static void weft__trampoline(weft__transfer t) {
+  struct weft__ctx *self = ((struct weft__switch *)t.data)->to;
+#if WEFT__ASAN
+  __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+  weft__arrive(t);
+  self->entry(self->entry_arg);
+  /* entry() never returns (it ends with weft__ctx_exit). Returning here
+   * would reach make_fcontext's _exit(0) stub: fail loudly instead. */
+  abort();
+}
+
+void weft__ctx_init_thread(struct weft__ctx *c) {
+  c->fctx = NULL;
+  c->stack = NULL;
+  c->entry = NULL;
+  c->entry_arg = NULL;
+  c->stack_lo = NULL;
+  c->stack_size = 0;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *lo;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+      c->stack_lo = lo;
+      c->stack_size = size;
+    }
+    pthread_attr_destroy(&attr);
+  }
+#if WEFT__ASAN
+  c->asan_fake_stack = NULL;
+#endif
+#if WEFT__TSAN
+  c->tsan_fiber = __tsan_get_current_fiber();
+  c->tsan_owned = 0;
+#endif
+}
+
+void weft__ctx_set_running(struct weft__ctx *c) { weft__set_running(c); }
+
+struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c) {
+  struct weft__ctx *run = weft__ctx_running();
+  if (!run) {
+    /* First switch on this thread: describe its own stack once. */
+    weft__ctx_init_thread(&weft__thread_ctx);
+    weft__set_running(&weft__thread_ctx);
+    run = &weft__thread_ctx;
+  }
+  c->fctx = NULL;
+  c->stack = run->stack;
+  c->stack_lo = run->stack_lo;
+  c->stack_size = run->stack_size;
+  c->entry = NULL;
+  c->entry_arg = NULL;
+#if WEFT__ASAN
+  c->asan_fake_stack = NULL;
+#endif
+#if WEFT__TSAN
+  c->tsan_fiber = __tsan_get_current_fiber();
+  c->tsan_owned = 0;
+#endif
+  return run;
+}
+
+void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
+                    void (*entry)(void *), void *arg) {
+  c->stack = NULL;
+  c->stack_lo = lo;
+  c->stack_size = size;
+  c->entry = entry;
+  c->entry_arg = arg;
+  c->fctx = make_fcontext((char *)lo + size, size, weft__trampoline);
+#if WEFT__ASAN
+  c->asan_fake_stack = NULL;
+#endif
+#if WEFT__TSAN
+  c->tsan_fiber = __tsan_create_fiber(0);
+  c->tsan_owned = 1;
+#endif
+}
+
+void weft__ctx_destroy(struct weft__ctx *c) {
+#if WEFT__TSAN
+  if (c->tsan_owned && c->tsan_fiber) __tsan_destroy_fiber(c->tsan_fiber);
+  c->tsan_fiber = NULL;
+#else
+  (void)c;
+#endif
+}
+
+void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
+                      weft__after_fn after, void *after_arg) {
+  struct weft__switch sw = {from, to, after, after_arg};
+#if WEFT__ASAN
+  __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
+#endif
+#if WEFT__TSAN
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+  weft__transfer t = jump_fcontext(to->fctx, &sw);
+#if WEFT__ASAN
+  __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#endif
+  weft__arrive(t);
+}
+
+void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,
+                    weft__after_fn after, void *after_arg) {
+  struct weft__switch sw = {from, to, after, after_arg};
+#if WEFT__ASAN
+  /* NULL: this stack is left for good; ASan frees its fake frames. */
+  __sanitizer_start_switch_fiber(NULL, to->stack_lo, to->stack_size);
+#endif
+#if WEFT__TSAN
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+  jump_fcontext(to->fctx, &sw);
+  abort(); /* nothing resumes an exited context */
+}

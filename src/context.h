@@ -1,0 +1,92 @@
+/* context — the only code that knows fcontext.
+ *
+ * A context is a place execution can be suspended and resumed: a thread's
+ * own stack, or a coroutine stack. weft__ctx_switch() saves the running
+ * context and resumes another. What is saved is what fcontext saves: the
+ * callee-saved registers, the stack pointer, the return address and the
+ * x87/SSE control words; everything else is dead across a call anyway.
+ *
+ * Post-switch actions. A switch carries an optional action that runs on the
+ * *destination* side, after the source's registers are saved and before the
+ * destination continues. Anything that makes a suspended coroutine visible
+ * to another thread (a waiter list, a run queue) must be done there and
+ * never before the switch: otherwise another worker could resume the
+ * coroutine while its registers are still being saved, and two threads
+ * would run on one stack. (Go's park_m, Boost.Fiber's ontop callbacks.)
+ *
+ * Migration. A context may be resumed by a different thread than the one
+ * that suspended it. Code running in a coroutine must not keep a
+ * thread-local's address across a switch (see worker.h).
+ *
+ * Stacks grow down; fcontext wants the top, 16-byte aligned, which the
+ * stack layer gives. The entry function of a context must never return:
+ * Debian's make_fcontext places a stub that calls _exit(0) behind it, which
+ * would end the process "successfully".
+ *
+ * Tool annotations (compiled in only for that tool): AddressSanitizer is
+ * told about every stack switch (so it does not report the new stack as an
+ * overflow of the old one), ThreadSanitizer gets one fiber per coroutine
+ * context.
+ */
+#ifndef WEFT_CONTEXT_H
+#define WEFT_CONTEXT_H
+
+#include <stddef.h>
+
+#include "sanitize.h"
+
+typedef void (*weft__after_fn)(void *arg);
+
+struct weft__ctx {
+  void *fctx;       /* the saved fcontext while suspended */
+  void *stack_lo;   /* lowest address of the stack this context runs on */
+  size_t stack_size;
+  struct weft__stack *stack; /* the stack descriptor; NULL for a thread's own stack */
+  void (*entry)(void *arg); /* coroutine contexts: first code to run; never returns */
+  void *entry_arg;
+#if WEFT__ASAN
+  void *asan_fake_stack;
+#endif
+#if WEFT__TSAN
+  void *tsan_fiber;
+  int tsan_owned; /* created by us (a coroutine), not the thread's own */
+#endif
+};
+
+/* Makes `c` describe the calling thread's own stack, so other contexts can
+ * switch back to it. Call on the thread itself. */
+void weft__ctx_init_thread(struct weft__ctx *c);
+
+/* Prepares `c` to run entry(arg) on the stack [lo, lo + size) when first
+ * switched to. */
+void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
+                    void (*entry)(void *), void *arg);
+
+/* The context running on this thread now (set on every switch), or NULL
+ * if this thread never switched. Not inlined: see the TLS rule in worker.h. */
+struct weft__ctx *weft__ctx_running(void);
+
+/* Fills `c` to stand for the code running now, so that something can switch
+ * back to it: its stack bounds and tool state. Returns the context that was
+ * running: when `c` (usually a local) goes out of scope, put that one back
+ * with weft__ctx_set_running(). */
+struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c);
+
+/* Declares `c` the context running on this thread (see weft__ctx_init_here). */
+void weft__ctx_set_running(struct weft__ctx *c);
+
+/* Releases tool state of a coroutine context. Never call it from `c` itself. */
+void weft__ctx_destroy(struct weft__ctx *c);
+
+/* Saves the running context into `from`, resumes `to`, and there runs
+ * after(after_arg) first (if `after` is non-NULL). Returns when something
+ * switches back to `from`. */
+void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
+                      weft__after_fn after, void *after_arg);
+
+/* Like weft__ctx_switch, for a context that will never be resumed: tools
+ * drop what they kept for it. `after` typically frees its stack. */
+_Noreturn void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,
+                              weft__after_fn after, void *after_arg);
+
+#endif
