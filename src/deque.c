@@ -1,0 +1,93 @@
+/* deque — Chase–Lev work-stealing deque in C11 atomics, with the orderings
+ * of Lê, Pop, Cohen and Zappa Nardelli, "Correct and Efficient
+ * Work-Stealing for Weak Memory Models" (PPoPP 2013), figure 1.
+ *
+ * Invariants. Elements live in buf[i mod CAP] for top <= i < bottom. Only
+ * the owner moves bottom; top only grows, by CAS, taken by a thief or by the
+ * owner when it pops the last element. An element is taken by exactly the
+ * one party whose CAS on top moved it past that index, or by the owner's pop
+ * when more than one element remains (then no thief can reach index b: a
+ * thief reaching it would have to read bottom > b after the owner's seq_cst
+ * fence published bottom = b, which the fence pair below forbids).
+ *
+ * Two changes from the paper, both for ThreadSanitizer, which does not
+ * model stand-alone fences: the slot store in push is a release store and
+ * the slot load in steal is an acquire load, so that the task's contents
+ * written before the push visibly happen-before the thief's use of it (on
+ * x86 both are plain moves; on Arm they are cheap). The fences that order
+ * bottom against top are kept as in the paper: TSan does not need to see
+ * them, since every access they order is atomic.
+ */
+#include "deque.h"
+
+void weft__deque_init(struct weft__deque *d) {
+  atomic_init(&d->top, 0);
+  atomic_init(&d->bottom, 0);
+  for (size_t i = 0; i < WEFT__DEQUE_CAP; i++) atomic_init(&d->buf[i], NULL);
+}
+
+int weft__deque_push(struct weft__deque *d, void *x) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  /* acquire: pairs with the thieves' CAS on top, so that a slot we are about
+   * to reuse has been read by the thief that freed it. */
+  long long t = atomic_load_explicit(&d->top, memory_order_acquire);
+  if (b - t >= WEFT__DEQUE_CAP) return -1;
+  /* release: publishes the element's contents to the thief that will
+   * acquire-load this slot (see file comment). */
+  atomic_store_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], x, memory_order_release);
+  /* release: the slot write happens-before any thief that reads the new
+   * bottom (the paper's release fence before the store of bottom). */
+  atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+  return 0;
+}
+
+void *weft__deque_pop(struct weft__deque *d) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+  atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+  /* seq_cst fence: the store of bottom must be visible before we read top.
+   * Pairs with the fence in steal between reading top and bottom: of an
+   * owner taking index b and a thief taking index t == b, at least one sees
+   * the other's claim, so both cannot take the last element without the CAS
+   * below deciding between them. */
+  atomic_thread_fence(memory_order_seq_cst);
+  long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  void *x = NULL;
+  if (t <= b) {
+    x = atomic_load_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+    if (t == b) {
+      /* The last element: race the thieves for it through top. seq_cst:
+       * totally ordered with the thieves' CAS on the same index. */
+      if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+                                                   memory_order_relaxed))
+        x = NULL; /* a thief took it */
+      atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    }
+  } else {
+    /* Empty: undo the reservation. */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+  }
+  return x;
+}
+
+void *weft__deque_steal(struct weft__deque *d) {
+  /* acquire: pairs with the CAS of other thieves and the owner on top, so
+   * that the slot we read is not older than the top we read. */
+  long long t = atomic_load_explicit(&d->top, memory_order_acquire);
+  /* seq_cst fence: read top before bottom, ordered against the owner's
+   * store of bottom and fence in pop (see there). */
+  atomic_thread_fence(memory_order_seq_cst);
+  /* acquire: pairs with the release store of bottom in push, so the slot
+   * write for every index below bottom is visible. */
+  long long b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+  if (t >= b) return NULL;
+  /* acquire: pairs with the release store of this slot in push (for TSan;
+   * see file comment). Read before the CAS: after it, the owner may reuse
+   * the slot. */
+  void *x = atomic_load_explicit(&d->buf[t & (WEFT__DEQUE_CAP - 1)], memory_order_acquire);
+  /* seq_cst: the claim on index t, ordered against the owner's CAS in pop
+   * and other thieves' CAS. Failure means someone else took index t. */
+  if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+                                               memory_order_relaxed))
+    return NULL;
+  return x;
+}

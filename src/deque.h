@@ -1,0 +1,54 @@
+/* deque — the per-worker Chase–Lev work-stealing deque.
+ *
+ * The owner pushes and pops at the bottom (LIFO: the task it just spawned
+ * runs next, while its stack and data are hot); thieves take from the top
+ * (FIFO: the oldest task, usually the biggest piece of a divide-and-conquer
+ * tree) with one CAS. Names say who may call: weft__deque_push/_pop are
+ * owner-only, weft__deque_steal is for any thread.
+ *
+ * Fixed capacity, no growth: when full, weft__deque_push fails and the
+ * worker moves half of the deque to the runtime's injection queue (as Go and
+ * Tokio do). That keeps the buffer from ever being replaced, so a steal can
+ * never read a slot of a buffer that is being freed (no epoch reclamation, no
+ * "steal racing a growth takes a task twice" trap), and it puts surplus
+ * work where idle workers look first.
+ */
+#ifndef WEFT_DEQUE_H
+#define WEFT_DEQUE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEFT__DEQUE_CAP 4096 /* a power of two */
+#define WEFT__CACHELINE 64
+
+struct weft__deque {
+  /* top is written by thieves (CAS) and the owner (last element): its own line. */
+  _Alignas(WEFT__CACHELINE) atomic_llong top;
+  /* bottom is written only by the owner, read by thieves. Signed: an empty
+   * pop at 0 makes it -1 for a moment, which must compare as less than top. */
+  _Alignas(WEFT__CACHELINE) atomic_llong bottom;
+  _Atomic(void *) buf[WEFT__DEQUE_CAP];
+};
+
+void weft__deque_init(struct weft__deque *d);
+
+/* Owner only. 0, or -1 if the deque is full (nothing pushed). */
+int weft__deque_push(struct weft__deque *d, void *x);
+
+/* Owner only. The newest element, or NULL if empty. */
+void *weft__deque_pop(struct weft__deque *d);
+
+/* Any thread. The oldest element; NULL if empty or if the take lost a race
+ * (to the owner or another thief): callers treat both as "try elsewhere". */
+void *weft__deque_steal(struct weft__deque *d);
+
+/* Any thread; a snapshot, possibly stale by the time it returns. */
+static inline long long weft__deque_size(struct weft__deque *d) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  return b > t ? b - t : 0;
+}
+
+#endif

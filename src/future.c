@@ -1,0 +1,390 @@
+/* future — futures: settling once, the lock-free waiter list, chaining
+ * (then, all, any), waiting from plain threads, cancellation of plain
+ * futures. Waiting from a task is in worker.c (it suspends a coroutine).
+ *
+ * Invariants.
+ * - `state` goes PENDING -> SETTLING -> DONE, once. The CAS to SETTLING
+ *   elects the one settler; value and err are written only by it, before
+ *   the release store of DONE. Whoever reads DONE with acquire reads them.
+ * - `waiters` is a Treiber stack of waiters until the settler swaps in
+ *   CLOSED. A waiter pushed before the swap is fired by the settler; a push
+ *   that finds CLOSED fails, and the pusher knows the future is settled
+ *   (the swap happens after DONE is stored, so it can read the value).
+ * - A future is freed when its last reference goes; a future with waiters
+ *   is normally referenced by them (awaiters, combinators hold a
+ *   reference), so freeing one with waiters happens only when nobody can
+ *   settle it any more: the waiters are then fired with settled = 0.
+ * - Firing waiters never recurses: a settle that happens while this thread
+ *   is already firing waiters (a `then` callback settling its output) is
+ *   queued and fired by the outermost loop, so chains of any length use
+ *   constant stack.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "coro.h"
+#include "park.h"
+#include "sanitize.h"
+#include "task.h"
+#include "worker.h"
+
+/* ---- settling ------------------------------------------------------------- */
+
+struct weft__dispatch {
+  int active;
+  weft_future *head, *tail;
+};
+static WEFT__TLS struct weft__dispatch weft__dispatch_tls;
+
+/* Not inlined: see the TLS rule in worker.h. Callers use the pointer only
+ * until their next suspension (firing waiters never suspends). */
+__attribute__((noinline)) static struct weft__dispatch *weft__dispatch_get(void) {
+  __asm__ volatile("" ::: "memory");
+  return &weft__dispatch_tls;
+}
+
+int weft__future_in_dispatch(void) { return weft__dispatch_get()->active; }
+
+void weft__future_init(weft_future *f, enum weft__fkind kind, unsigned refs) {
+  f->magic = WEFT__F_MAGIC;
+  f->kind = (uint8_t)kind;
+  atomic_init(&f->refs, refs);
+  atomic_init(&f->state, WEFT__S_PENDING);
+  atomic_init(&f->waiters, NULL);
+  f->value = NULL;
+  f->err = 0;
+  f->dispatch_list = NULL;
+  f->dispatch_next = NULL;
+}
+
+int weft__future_valid(const weft_future *f) { return f && f->magic == WEFT__F_MAGIC; }
+
+static void weft__fire_list(weft_future *f, struct weft__waiter *list) {
+  /* The stack is newest-first; fire oldest-first. */
+  struct weft__waiter *rev = NULL;
+  while (list) {
+    struct weft__waiter *n = list->next;
+    list->next = rev;
+    rev = list;
+    list = n;
+  }
+  while (rev) {
+    struct weft__waiter *n = rev->next;
+    rev->fire(rev, f, 1);
+    rev = n;
+  }
+}
+
+static void weft__dispatch(weft_future *f, struct weft__waiter *list) {
+  struct weft__dispatch *d = weft__dispatch_get();
+  if (d->active) {
+    /* Inside a waiter already: queue, keeping f alive until fired. */
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    f->dispatch_list = list;
+    f->dispatch_next = NULL;
+    if (d->tail)
+      d->tail->dispatch_next = f;
+    else
+      d->head = f;
+    d->tail = f;
+    return;
+  }
+  d->active = 1;
+  weft__fire_list(f, list);
+  while (d->head) {
+    weft_future *g = d->head;
+    d->head = g->dispatch_next;
+    if (!d->head) d->tail = NULL;
+    weft__fire_list(g, g->dispatch_list);
+    weft__future_unref(g);
+  }
+  d->active = 0;
+}
+
+int weft__future_settle(weft_future *f, void *value, int err) {
+  unsigned expect = WEFT__S_PENDING;
+  /* relaxed: this CAS only elects the settler; publication is below. */
+  if (!atomic_compare_exchange_strong_explicit(&f->state, &expect, WEFT__S_SETTLING,
+                                               memory_order_relaxed, memory_order_relaxed))
+    return EALREADY;
+  f->value = value;
+  f->err = err;
+  /* release: publishes value and err to every acquire load that sees DONE
+   * (weft__future_done, the await fast path). */
+  atomic_store_explicit(&f->state, WEFT__S_DONE, memory_order_release);
+  /* acq_rel: acquire pairs with the release CAS of each waiter's push (we
+   * read the waiters' fields); release publishes value/err to a pusher
+   * whose CAS fails on CLOSED. */
+  struct weft__waiter *list =
+      atomic_exchange_explicit(&f->waiters, WEFT__WAITERS_CLOSED, memory_order_acq_rel);
+  if (list) weft__dispatch(f, list);
+  return 0;
+}
+
+int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {
+  struct weft__waiter *head = atomic_load_explicit(&f->waiters, memory_order_acquire);
+  do {
+    if (head == WEFT__WAITERS_CLOSED) return EALREADY;
+    w->next = head;
+    /* release: publishes w's fields to the settler's acquire exchange.
+     * acquire on failure: a CLOSED we see carries the settled value. */
+  } while (!atomic_compare_exchange_weak_explicit(&f->waiters, &head, w, memory_order_release,
+                                                  memory_order_acquire));
+  return 0;
+}
+
+void weft__future_unref(weft_future *f) {
+  /* acq_rel: the last release sees every other holder's writes before it
+   * frees (release by each dropper, acquire by the last). */
+  if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+  struct weft__waiter *list =
+      atomic_exchange_explicit(&f->waiters, WEFT__WAITERS_CLOSED, memory_order_acquire);
+  while (list && list != WEFT__WAITERS_CLOSED) {
+    struct weft__waiter *n = list->next;
+    list->fire(list, f, 0);
+    list = n;
+  }
+  f->magic = WEFT__F_DEAD;
+  struct weft__task *t = weft__as_task(f);
+  if (t)
+    weft__task_free(t);
+  else
+    free(f);
+}
+
+/* ---- the public basics --------------------------------------------------------- */
+
+int weft_future_create(weft_future **out) {
+  if (!out) return EINVAL;
+  weft_future *f = malloc(sizeof *f);
+  if (!f) return ENOMEM;
+  weft__future_init(f, WEFT__F_PLAIN, 1);
+  *out = f;
+  return 0;
+}
+
+int weft_future_resolve(weft_future *f, void *value) {
+  if (!weft__future_valid(f) || f->kind != WEFT__F_PLAIN) return EINVAL;
+  return weft__future_settle(f, value, 0);
+}
+
+int weft_future_fail(weft_future *f, int err) {
+  if (!weft__future_valid(f) || f->kind != WEFT__F_PLAIN || err <= 0) return EINVAL;
+  return weft__future_settle(f, NULL, err);
+}
+
+int weft_future_retain(weft_future *f) {
+  if (!weft__future_valid(f)) return EINVAL;
+  atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  return 0;
+}
+
+int weft_future_release(weft_future *f) {
+  if (!weft__future_valid(f)) return EINVAL;
+  weft__future_unref(f);
+  return 0;
+}
+
+weft_future_state weft_future_status(const weft_future *f) {
+  if (!weft__future_valid(f)) return WEFT_FUTURE_INVALID;
+  if (!weft__future_done(f)) return WEFT_FUTURE_PENDING;
+  return f->err ? WEFT_FUTURE_FAILED : WEFT_FUTURE_RESOLVED;
+}
+
+/* Reads a settled future (DONE already observed with acquire). */
+static int weft__future_read(const weft_future *f, void **value) {
+  if (value) *value = f->err ? NULL : f->value;
+  return f->err;
+}
+
+int weft_future_result(const weft_future *f, void **value) {
+  if (!weft__future_valid(f)) return EINVAL;
+  if (!weft__future_done(f)) return EAGAIN;
+  return weft__future_read(f, value);
+}
+
+/* ---- waiting from a plain thread ------------------------------------------------- */
+
+struct weft__thread_waiter {
+  struct weft__waiter base;
+  atomic_uint done;
+  atomic_uint refs; /* the future's list and the waiting thread */
+};
+
+static void weft__thread_waiter_put(struct weft__thread_waiter *tw) {
+  if (atomic_fetch_sub_explicit(&tw->refs, 1, memory_order_acq_rel) == 1) free(tw);
+}
+
+static void weft__thread_waiter_fire(struct weft__waiter *w, weft_future *f, int settled) {
+  (void)f;
+  (void)settled; /* freed unsettled cannot happen: the waiting thread holds a reference */
+  struct weft__thread_waiter *tw = (struct weft__thread_waiter *)w;
+  /* release: the settled value (published to us by the acquire exchange
+   * in settle) happens-before the waiter's acquire load of done. */
+  atomic_store_explicit(&tw->done, 1, memory_order_release);
+  weft__futex_wake(&tw->done, 1);
+  weft__thread_waiter_put(tw);
+}
+
+static int weft__thread_await(weft_future *f, void **value) {
+  struct weft__thread_waiter *tw = malloc(sizeof *tw);
+  if (!tw) return ENOMEM;
+  tw->base.fire = weft__thread_waiter_fire;
+  atomic_init(&tw->done, 0);
+  atomic_init(&tw->refs, 2);
+  if (weft__future_add_waiter(f, &tw->base) == 0) {
+    /* acquire: pairs with the release store in fire. */
+    while (atomic_load_explicit(&tw->done, memory_order_acquire) == 0)
+      weft__futex_wait(&tw->done, 0);
+    weft__thread_waiter_put(tw);
+  } else {
+    free(tw); /* settled before we could wait: never linked */
+  }
+  return weft__future_read(f, value);
+}
+
+int weft_await(weft_future *f, void **value) {
+  if (!weft__future_valid(f)) return EINVAL;
+  struct weft__task *self = weft__task_self();
+  if (self) return weft__task_await(self, f, value);
+  if (weft__future_done(f)) return weft__future_read(f, value);
+  if (weft__worker_current()) return EPERM; /* on a worker, outside any task */
+  return weft__thread_await(f, value);
+}
+
+int weft_cancel(weft_future *f) {
+  if (!weft__future_valid(f)) return EINVAL;
+  struct weft__task *t = weft__as_task(f);
+  if (t) return weft__task_cancel(t);
+  return weft__future_settle(f, NULL, ECANCELED);
+}
+
+/* ---- then ---------------------------------------------------------------------------- */
+
+struct weft__then {
+  struct weft__waiter base;
+  weft_then_fn fn;
+  void *arg;
+  weft_future *out; /* one reference, dropped when fired */
+};
+
+static void weft__then_fire(struct weft__waiter *w, weft_future *in, int settled) {
+  struct weft__then *th = (struct weft__then *)w;
+  weft_future *out = th->out;
+  if (settled && !weft__future_done(out)) {
+    if (in->err) {
+      weft__future_settle(out, NULL, in->err);
+    } else {
+      void *result = NULL;
+      int err = th->fn(th->arg, in->value, &result);
+      weft__future_settle(out, err ? NULL : result, err > 0 ? err : 0);
+    }
+  }
+  free(th);
+  weft__future_unref(out);
+}
+
+int weft_future_then(weft_future *in, weft_then_fn fn, void *arg, weft_future **out) {
+  if (!weft__future_valid(in) || !fn || !out) return EINVAL;
+  weft_future *o = malloc(sizeof *o);
+  struct weft__then *th = malloc(sizeof *th);
+  if (!o || !th) {
+    free(o);
+    free(th);
+    return ENOMEM;
+  }
+  weft__future_init(o, WEFT__F_DERIVED, 2); /* the caller's, and the continuation's */
+  th->base.fire = weft__then_fire;
+  th->fn = fn;
+  th->arg = arg;
+  th->out = o;
+  *out = o;
+  if (weft__future_add_waiter(in, &th->base) != 0) {
+    /* Already settled: run it now, through the dispatcher like any settle. */
+    th->base.next = NULL;
+    weft__dispatch(in, &th->base);
+  }
+  return 0;
+}
+
+/* ---- all / any ---------------------------------------------------------------------------- */
+
+struct weft__join;
+struct weft__join_waiter {
+  struct weft__waiter base;
+  struct weft__join *j;
+};
+struct weft__join {
+  atomic_size_t refs;      /* one per unfired waiter, plus the builder's */
+  atomic_size_t remaining; /* all: inputs still to resolve */
+  atomic_size_t failed;    /* any: inputs that failed */
+  size_t n;
+  int any;
+  weft_future *out; /* one reference, dropped with the join */
+  struct weft__join_waiter w[];
+};
+
+static void weft__join_put(struct weft__join *j) {
+  if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
+  weft__future_unref(j->out);
+  free(j);
+}
+
+static void weft__join_fire(struct weft__waiter *w, weft_future *in, int settled) {
+  struct weft__join *j = ((struct weft__join_waiter *)w)->j;
+  if (settled) {
+    if (!j->any) {
+      if (in->err)
+        weft__future_settle(j->out, NULL, in->err);
+      else if (atomic_fetch_sub_explicit(&j->remaining, 1, memory_order_acq_rel) == 1)
+        weft__future_settle(j->out, NULL, 0);
+    } else {
+      if (!in->err)
+        weft__future_settle(j->out, in->value, 0);
+      else if (atomic_fetch_add_explicit(&j->failed, 1, memory_order_acq_rel) + 1 == j->n)
+        weft__future_settle(j->out, NULL, in->err);
+    }
+  }
+  weft__join_put(j);
+}
+
+static int weft__join_make(weft_future *const *in, size_t n, int any, weft_future **out) {
+  if (!out || (n && !in)) return EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!weft__future_valid(in[i])) return EINVAL;
+  weft_future *o = malloc(sizeof *o);
+  struct weft__join *j = malloc(sizeof *j + n * sizeof j->w[0]);
+  if (!o || !j) {
+    free(o);
+    free(j);
+    return ENOMEM;
+  }
+  weft__future_init(o, WEFT__F_DERIVED, 2); /* the caller's, and the join's */
+  atomic_init(&j->refs, n + 1);
+  atomic_init(&j->remaining, n);
+  atomic_init(&j->failed, 0);
+  j->n = n;
+  j->any = any;
+  j->out = o;
+  *out = o;
+  for (size_t i = 0; i < n; i++) {
+    j->w[i].base.fire = weft__join_fire;
+    j->w[i].j = j;
+    if (weft__future_add_waiter(in[i], &j->w[i].base) != 0) {
+      j->w[i].base.next = NULL;
+      weft__dispatch(in[i], &j->w[i].base);
+    }
+  }
+  if (n == 0) weft__future_settle(o, NULL, 0);
+  weft__join_put(j); /* the builder's reference */
+  return 0;
+}
+
+int weft_future_all(weft_future *const *in, size_t n, weft_future **out) {
+  return weft__join_make(in, n, 0, out);
+}
+
+int weft_future_any(weft_future *const *in, size_t n, weft_future **out) {
+  if (n == 0) return EINVAL;
+  return weft__join_make(in, n, 1, out);
+}

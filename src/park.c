@@ -1,0 +1,52 @@
+/* park — event count over a futex. See park.h for the protocol. */
+#include "park.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void weft__futex_wait(atomic_uint *addr, unsigned expected) {
+  /* The kernel compares *addr with expected atomically with going to
+   * sleep: a wake that changed *addr before this call is never missed. */
+  syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void weft__futex_wake(atomic_uint *addr, int n) {
+  syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void weft__park_init(struct weft__park *p) {
+  atomic_init(&p->seq, 0);
+  atomic_init(&p->waiters, 0);
+}
+
+unsigned weft__park_prepare(struct weft__park *p) {
+  /* seq_cst: this read comes before the caller's re-check of the queues in
+   * the single total order, so a wake after it changes seq (see wait). */
+  return atomic_load_explicit(&p->seq, memory_order_seq_cst);
+}
+
+void weft__park_wait(struct weft__park *p, unsigned key) {
+  /* seq_cst (Dekker with wake): we announce ourselves, then read seq; the
+   * waker bumps seq, then reads waiters. At least one sees the other: either
+   * we see the new seq and do not sleep, or the waker sees us and calls
+   * FUTEX_WAKE. */
+  atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&p->seq, memory_order_seq_cst) == key)
+    weft__futex_wait(&p->seq, key);
+  atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
+}
+
+void weft__park_wake_one(struct weft__park *p) {
+  /* seq_cst: pairs with the waiters increment in wait (see there). */
+  atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) > 0)
+    weft__futex_wake(&p->seq, 1);
+}
+
+void weft__park_wake_all(struct weft__park *p) {
+  atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
+  weft__futex_wake(&p->seq, INT_MAX);
+}

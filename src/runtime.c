@@ -1,0 +1,215 @@
+/* runtime — creating and destroying runtimes, spawning tasks, and
+ * run_until_complete: the public face of the scheduler in worker.c.
+ *
+ * Shutdown. weft_runtime_destroy refuses new spawns, marks every task as
+ * cancelled (rt->cancel_all: tasks not started never start; running ones
+ * see ECANCELED at their next await or yield), wakes the tasks suspended on
+ * futures that might never settle (those registered in rt->wait_head; a
+ * task waiting for another task of this runtime is woken when that one
+ * ends), and waits for quiescence: every worker parked, twice in a row
+ * with the same park generation, and the live-task count zero. Each worker
+ * adds its own spawned-minus-finished count to rt->live before it parks,
+ * so while all are parked the count is exact; two identical scans prove
+ * that all were parked at one instant between them, which is when the
+ * count was read.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpus.h"
+#include "stack.h"
+#include "worker.h"
+
+#define WEFT__MAX_WORKERS 4096
+
+void weft_runtime_config_init(weft_runtime_config *cfg) {
+  if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+static void weft__runtime_free(weft_runtime *rt) {
+  if (rt->workers) {
+    for (unsigned i = 0; i < rt->nworkers; i++) free(rt->workers[i]);
+    free(rt->workers);
+  }
+  weft__inject_destroy(&rt->inject);
+  pthread_mutex_destroy(&rt->wait_lock);
+  free(rt);
+}
+
+static void weft__runtime_stop_workers(weft_runtime *rt, unsigned started) {
+  atomic_store_explicit(&rt->stop, 1, memory_order_release);
+  weft__park_wake_all(&rt->park);
+  for (unsigned i = 0; i < started; i++) weft__worker_join(rt->workers[i]);
+}
+
+int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
+  if (!out) return EINVAL;
+  weft_runtime_config c;
+  weft_runtime_config_init(&c);
+  if (cfg) c = *cfg;
+  if (c.workers > WEFT__MAX_WORKERS) return EINVAL;
+  size_t stack = weft__stack_round(c.stack_size);
+  if (!stack) return EINVAL;
+  unsigned n = c.workers ? c.workers : weft__cpus_usable();
+
+  weft_runtime *rt = aligned_alloc(WEFT__CACHELINE, sizeof *rt);
+  if (!rt) return ENOMEM;
+  memset(rt, 0, sizeof *rt);
+  rt->nworkers = n;
+  rt->stack_size = stack;
+  weft__inject_init(&rt->inject);
+  weft__park_init(&rt->park);
+  pthread_mutex_init(&rt->wait_lock, NULL);
+  atomic_init(&rt->nspinning, 0);
+  atomic_init(&rt->nidle, 0);
+  atomic_init(&rt->live, 0);
+  atomic_init(&rt->shutdown, 0);
+  atomic_init(&rt->cancel_all, 0);
+  atomic_init(&rt->stop, 0);
+  rt->workers = calloc(n, sizeof *rt->workers);
+  if (!rt->workers) {
+    weft__runtime_free(rt);
+    return ENOMEM;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    size_t sz = (sizeof(struct weft__worker) + WEFT__CACHELINE - 1) & ~(size_t)(WEFT__CACHELINE - 1);
+    struct weft__worker *w = aligned_alloc(WEFT__CACHELINE, sz);
+    if (!w) {
+      weft__runtime_free(rt);
+      return ENOMEM;
+    }
+    memset(w, 0, sizeof *w);
+    weft__deque_init(&w->dq);
+    w->rt = rt;
+    w->index = i;
+    w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)rt;
+    if (!w->rng) w->rng = 1;
+    atomic_init(&w->park_gen, 0);
+    rt->workers[i] = w;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    if (weft__worker_start(rt, i) != 0) {
+      weft__runtime_stop_workers(rt, i);
+      weft__runtime_free(rt);
+      return EAGAIN;
+    }
+  }
+  *out = rt;
+  return 0;
+}
+
+unsigned weft_runtime_workers(const weft_runtime *rt) { return rt ? rt->nworkers : 0; }
+
+/* ---- spawning ---------------------------------------------------------------- */
+
+static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **out) {
+  if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) return ESHUTDOWN;
+  struct weft__task *t = malloc(sizeof *t);
+  if (!t) return ENOMEM;
+  weft__future_init(&t->fut, WEFT__F_TASK, out ? 2 : 1); /* the runtime's, and the caller's */
+  t->stack = NULL;
+  t->fn = fn;
+  t->arg = arg;
+  t->rt = rt;
+  t->next = NULL;
+  atomic_init(&t->start, WEFT__T_NEW);
+  atomic_init(&t->cancel, 0);
+  atomic_init(&t->wait, WEFT__W_RUNNING);
+  t->wait_gen = 0;
+  t->reg_prev = t->reg_next = NULL;
+  t->registered = 0;
+  struct weft__worker *w = weft__worker_current();
+  if (w && w->rt == rt)
+    w->live_delta++;
+  else
+    atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
+  if (out) *out = &t->fut;
+  weft__task_submit(rt, t);
+  return 0;
+}
+
+int weft_runtime_spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **task) {
+  if (!rt || !fn) return EINVAL;
+  return weft__spawn(rt, fn, arg, task);
+}
+
+int weft_spawn(weft_fn fn, void *arg, weft_future **task) {
+  if (!fn) return EINVAL;
+  struct weft__task *self = weft__task_self();
+  if (!self) return EPERM;
+  return weft__spawn(self->rt, fn, arg, task);
+}
+
+weft_runtime *weft_runtime_current(void) {
+  struct weft__worker *w = weft__worker_current();
+  return w ? w->rt : NULL;
+}
+
+weft_future *weft_task_current(void) {
+  struct weft__task *t = weft__task_self();
+  return t ? &t->fut : NULL;
+}
+
+int weft_run_until_complete(weft_runtime *rt, weft_fn fn, void *arg, void **result) {
+  if (!rt || !fn) return EINVAL;
+  if (weft__worker_current()) return EDEADLK; /* it would block a worker */
+  weft_future *root;
+  int rc = weft__spawn(rt, fn, arg, &root);
+  if (rc) return rc;
+  rc = weft_await(root, result); /* a plain thread: blocks on a futex */
+  weft_future_release(root);
+  return rc;
+}
+
+/* ---- destroying ------------------------------------------------------------------- */
+
+static void weft__cancel_registered(weft_runtime *rt) {
+  pthread_mutex_lock(&rt->wait_lock);
+  for (struct weft__task *t = rt->wait_head; t; t = t->reg_next) weft__task_cancel(t);
+  pthread_mutex_unlock(&rt->wait_lock);
+}
+
+/* One scan: 1 if every worker is parked; their generations go to gens[]. */
+static int weft__scan_parked(weft_runtime *rt, unsigned *gens) {
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    /* acquire: pairs with the release increment before parking, which
+     * follows the worker's flush of its live count. */
+    gens[i] = atomic_load_explicit(&rt->workers[i]->park_gen, memory_order_acquire);
+    if (!(gens[i] & 1)) return 0;
+  }
+  return 1;
+}
+
+static int weft__quiescent(weft_runtime *rt, unsigned *g1, unsigned *g2) {
+  if (!weft__scan_parked(rt, g1)) return 0;
+  long live = atomic_load_explicit(&rt->live, memory_order_acquire);
+  if (!weft__scan_parked(rt, g2)) return 0;
+  if (memcmp(g1, g2, rt->nworkers * sizeof *g1) != 0) return 0;
+  return live == 0;
+}
+
+int weft_runtime_destroy(weft_runtime *rt) {
+  if (!rt) return EINVAL;
+  struct weft__worker *me = weft__worker_current();
+  if (me && me->rt == rt) return EDEADLK;
+  atomic_store_explicit(&rt->shutdown, 1, memory_order_seq_cst);
+  /* seq_cst, then the registry under its lock: a task registering after
+   * our scan checks cancel_all after registering (weft__await_after). */
+  atomic_store_explicit(&rt->cancel_all, 1, memory_order_seq_cst);
+  unsigned *g1 = calloc(2 * (size_t)rt->nworkers, sizeof *g1);
+  unsigned delay_us = 10;
+  for (;;) {
+    weft__cancel_registered(rt);
+    weft__park_wake_all(&rt->park);
+    if (g1 && weft__quiescent(rt, g1, g1 + rt->nworkers)) break;
+    struct timespec ts = {0, (long)delay_us * 1000};
+    nanosleep(&ts, NULL);
+    if (delay_us < 1000) delay_us *= 2;
+  }
+  free(g1);
+  weft__runtime_stop_workers(rt, rt->nworkers);
+  weft__runtime_free(rt);
+  return 0;
+}

@@ -1,0 +1,112 @@
+/* task — the internal shape of futures and tasks, shared by future.c
+ * (settling, waiters, combinators), worker.c (running, suspending, waking)
+ * and runtime.c (spawning, shutdown).
+ *
+ * A task *is* a future: struct weft__task starts with a struct weft_future.
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "weft/future.h"
+#include "weft/runtime.h"
+
+struct weft__stack;
+struct weft__worker;
+
+enum weft__fkind { WEFT__F_PLAIN = 1, WEFT__F_DERIVED, WEFT__F_TASK };
+
+#define WEFT__F_MAGIC 0x66757475u /* "futu": a live future */
+#define WEFT__F_DEAD 0xdeadf07eu
+
+/* The settle state word: PENDING, then SETTLING (one settler has claimed
+ * it and is writing value/err), then DONE. */
+enum { WEFT__S_PENDING = 0, WEFT__S_SETTLING = 1, WEFT__S_DONE = 2 };
+
+/* The waiter list head: a pointer to the newest waiter, or CLOSED once the
+ * future has settled (no waiter can be added after that). */
+#define WEFT__WAITERS_CLOSED ((struct weft__waiter *)(uintptr_t)1)
+
+/* Something waiting for a future. `fire` runs exactly once per waiter:
+ * with settled = 1 when the future settles, or settled = 0 if the future is
+ * freed while still pending (the waiter only drops what it holds). It owns
+ * the waiter's memory from then on. */
+struct weft__waiter {
+  struct weft__waiter *next;
+  void (*fire)(struct weft__waiter *w, struct weft_future *f, int settled);
+};
+
+struct weft_future {
+  uint32_t magic;
+  uint8_t kind;            /* enum weft__fkind; never changes */
+  atomic_uint refs;
+  atomic_uint state;       /* WEFT__S_* */
+  _Atomic(struct weft__waiter *) waiters;
+  void *value;             /* written by the settler before DONE is published */
+  int err;
+  /* Settling without recursion (future.c): pending dispatch on this thread. */
+  struct weft__waiter *dispatch_list;
+  struct weft_future *dispatch_next;
+};
+
+/* A task's wait word: (generation << 2) | state. The generation tells a
+ * stale wake (for an earlier await, cancelled since) from the current one. */
+enum { WEFT__W_RUNNING = 0, WEFT__W_WAITING = 1, WEFT__W_WOKEN = 2, WEFT__W_CANCELLED = 3 };
+
+/* A task's start word: whoever moves it from NEW first decides whether the
+ * coroutine ever runs. */
+enum { WEFT__T_NEW = 0, WEFT__T_STARTED = 1, WEFT__T_CANCELLED = 2 };
+
+struct weft__task {
+  struct weft_future fut; /* first: a task is a future */
+  struct weft__ctx ctx;
+  struct weft__stack *stack; /* bound when it first runs, returned when it ends */
+  weft_fn fn;
+  void *arg;
+  weft_runtime *rt;
+  struct weft__task *next;   /* intrusive link: injection queue, yield queue */
+  atomic_uint start;         /* WEFT__T_* */
+  atomic_uint cancel;        /* cancellation requested */
+  atomic_uint wait;          /* see WEFT__W_* */
+  uint32_t wait_gen;         /* owner-only: generation of the current wait */
+  /* Registration in the runtime's list of tasks waiting on futures that
+   * are not tasks of the same runtime (only those can wait for ever; see
+   * weft_runtime_destroy). Under rt->wait_lock. */
+  struct weft__task *reg_prev, *reg_next;
+  int registered;
+};
+
+static inline struct weft__task *weft__as_task(weft_future *f) {
+  return f->kind == WEFT__F_TASK ? (struct weft__task *)(void *)f : NULL;
+}
+
+/* future.c */
+void weft__future_init(weft_future *f, enum weft__fkind kind, unsigned refs);
+/* Settles f (err = 0: resolved with value). 0, or EALREADY. Wakes waiters. */
+int weft__future_settle(weft_future *f, void *value, int err);
+/* Adds a waiter; returns 0, or EALREADY if f has settled (w not added). */
+int weft__future_add_waiter(weft_future *f, struct weft__waiter *w);
+static inline int weft__future_done(const weft_future *f) {
+  /* acquire: pairs with the release in settle; value and err are visible. */
+  return atomic_load_explicit(&((weft_future *)f)->state, memory_order_acquire) == WEFT__S_DONE;
+}
+void weft__future_unref(weft_future *f);
+int weft__future_valid(const weft_future *f);
+
+/* worker.c */
+/* Makes a woken task runnable again (from any thread). */
+void weft__task_schedule(struct weft__task *t);
+/* Wakes the task if it is still waiting in generation `gen`; `how` is
+ * WEFT__W_WOKEN or WEFT__W_CANCELLED. Returns 1 if this call woke it. */
+int weft__task_wake(struct weft__task *t, uint32_t gen, unsigned how);
+/* Frees a finished task's memory (the last reference is gone). */
+void weft__task_free(struct weft__task *t);
+/* Waits in the calling task for f; see weft_await. */
+int weft__task_await(struct weft__task *self, weft_future *f, void **value);
+/* Cancels a task (see weft_cancel). */
+int weft__task_cancel(struct weft__task *t);
+
+#endif

@@ -1,0 +1,522 @@
+/* worker — the scheduler: running tasks on worker threads, suspending and
+ * waking them, stealing, spinning and parking.
+ *
+ * Where a task runs next. Each worker looks, in order: its LIFO slot (the
+ * task it just woke, for message-passing locality, as Go's runnext), its own
+ * deque (newest first), its yield queue, the runtime's injection queue
+ * (first, every 61st tick, so outside work is never starved), then other
+ * workers' deques (random victim first). A task that suspends or finishes
+ * switches *directly* to the next local task when there is one; only when
+ * there is none does it switch to the worker's scheduler context (its
+ * thread's own stack), which steals, spins and parks. Anything that makes
+ * the suspended task visible to others is done in a post-switch action
+ * (context.h), after its registers are saved.
+ *
+ * Waking and parking (no lost wake-up, no thundering herd). Let W be a
+ * piece of new work made visible (deque bottom, injection queue length),
+ * and P a worker going to sleep. The notifier does: W; seq_cst fence; read
+ * nspinning; read nidle; wake one only if nobody spins and someone is
+ * idle. P does: key = park_prepare(); nidle++ (seq_cst); seq_cst fence;
+ * re-check every deque and the injection queue; sleep on key if empty.
+ * Both fences are in the single total order S. If P's fence comes first in
+ * S, the notifier's read of nidle comes after P's increment and sees it:
+ * it wakes someone (bumping the event count after P's key, so P, or
+ * another sleeper that will then find W, does not sleep through it). If
+ * the notifier's fence comes first, P's re-check reads after W and finds
+ * it. If the notifier saw a spinner instead, that spinner either finds W,
+ * or parks by the same protocol (and re-checks after it), or finds other
+ * work — and a spinner that stops spinning because it found work and was
+ * the last spinner calls notify itself, so W is never left with nobody
+ * looking. Spawns wake at most one worker, and only when none is spinning;
+ * at most half the workers spin at once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coro.h"
+#include "sanitize.h"
+#include "stack.h"
+#include "worker.h"
+
+#define WEFT__SPIN_ROUNDS 64
+#define WEFT__FAIRNESS_TICK 61
+
+static WEFT__TLS struct weft__worker *weft__tls_worker;
+
+__attribute__((noinline)) struct weft__worker *weft__worker_current(void) {
+  __asm__ volatile("" ::: "memory");
+  return weft__tls_worker;
+}
+
+__attribute__((noinline)) struct weft__task *weft__task_self(void) {
+  __asm__ volatile("" ::: "memory");
+  struct weft__worker *w = weft__tls_worker;
+  return w ? w->current : NULL;
+}
+
+static inline uint64_t weft__rand(struct weft__worker *w) {
+  uint64_t x = w->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return w->rng = x;
+}
+
+/* ---- waking ----------------------------------------------------------------- */
+
+void weft__notify(weft_runtime *rt) {
+  /* seq_cst fence: orders the publication of the work (made by the caller
+   * just before) before the reads below. See the file comment. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) > 0) return;
+  if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0) return;
+  weft__park_wake_one(&rt->park);
+}
+
+/* Owner only: moves the older half of the deque to the injection queue. */
+static void weft__spill(struct weft__worker *w) {
+  struct weft__task *first = NULL, *last = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < WEFT__DEQUE_CAP / 2; i++) {
+    struct weft__task *t = weft__deque_steal(&w->dq);
+    if (!t) break;
+    t->next = NULL;
+    if (last)
+      last->next = t;
+    else
+      first = t;
+    last = t;
+    n++;
+  }
+  if (n) weft__inject_push(&w->rt->inject, first, last, n);
+}
+
+static void weft__push_local(struct weft__worker *w, struct weft__task *t) {
+  if (weft__deque_push(&w->dq, t) != 0) {
+    weft__spill(w);
+    if (weft__deque_push(&w->dq, t) != 0) weft__inject_push(&w->rt->inject, t, t, 1);
+  }
+}
+
+void weft__task_submit(weft_runtime *rt, struct weft__task *t) {
+  struct weft__worker *w = weft__worker_current();
+  if (w && w->rt == rt) {
+    weft__push_local(w, t);
+    if (rt->nworkers > 1) weft__notify(rt);
+  } else {
+    weft__inject_push(&rt->inject, t, t, 1);
+    weft__notify(rt);
+  }
+}
+
+void weft__task_schedule(struct weft__task *t) {
+  weft_runtime *rt = t->rt;
+  struct weft__worker *w = weft__worker_current();
+  if (w && w->rt == rt) {
+    /* The woken task runs next here; the one it displaces goes where
+     * thieves can see it. */
+    struct weft__task *old = w->lifo;
+    w->lifo = t;
+    if (old) {
+      weft__push_local(w, old);
+      if (rt->nworkers > 1) weft__notify(rt);
+    }
+  } else {
+    weft__inject_push(&rt->inject, t, t, 1);
+    weft__notify(rt);
+  }
+}
+
+int weft__task_wake(struct weft__task *t, uint32_t gen, unsigned how) {
+  unsigned expect = (gen << 2) | WEFT__W_WAITING;
+  /* acq_rel: acquire pairs with the task's seq_cst store of WAITING (its
+   * context is saved by then); release makes what the waker did before
+   * (settling the future) visible to the task when it reads the word. */
+  if (!atomic_compare_exchange_strong_explicit(&t->wait, &expect, (gen << 2) | how,
+                                               memory_order_acq_rel, memory_order_relaxed))
+    return 0;
+  weft__task_schedule(t);
+  return 1;
+}
+
+/* ---- running ------------------------------------------------------------------- */
+
+static void weft__task_entry(void *arg);
+
+/* Owner: the task goes away without running (cancelled before it started,
+ * or no stack for it). Its future is settled already. */
+static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
+  w->live_delta--;
+  weft__future_unref(&t->fut); /* the runtime's reference */
+}
+
+/* Readies `t` to be switched to: a task that has never run gets its stack
+ * now (not when it was queued). Returns 0 if it must not run. */
+static int weft__task_prepare(struct weft__worker *w, struct weft__task *t) {
+  if (t->stack) return 1; /* a suspended task, resuming */
+  unsigned expect = WEFT__T_NEW;
+  /* acq_rel: decides against weft__task_cancel which of us owns the start. */
+  if (!atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_STARTED,
+                                               memory_order_acq_rel, memory_order_acquire)) {
+    weft__task_discard(w, t); /* cancelled first; the canceller settled it */
+    return 0;
+  }
+  int err = 0;
+  if (atomic_load_explicit(&w->rt->cancel_all, memory_order_relaxed))
+    err = ECANCELED;
+  else
+    err = weft__stack_alloc(w->rt->stack_size, &t->stack);
+  if (err) {
+    weft__future_settle(&t->fut, NULL, err);
+    weft__task_discard(w, t);
+    return 0;
+  }
+  t->stack->owner = t;
+  t->stack->owner_name = NULL;
+  weft__ctx_make(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry, t);
+  t->ctx.stack = t->stack;
+  return 1;
+}
+
+/* Owner: the LIFO slot, then the deque, then the yield queue. */
+static struct weft__task *weft__pop_local(struct weft__worker *w) {
+  struct weft__task *t;
+  if ((t = w->lifo)) {
+    w->lifo = NULL;
+    return t;
+  }
+  if ((t = weft__deque_pop(&w->dq))) return t;
+  if ((t = w->yq_head)) {
+    w->yq_head = t->next;
+    if (!w->yq_head) w->yq_tail = NULL;
+  }
+  return t;
+}
+
+/* Owner: the next task that can run here without looking at other
+ * workers, or NULL (then the scheduler loop takes over; it does on every
+ * 61st tick, to look at the injection queue first). */
+static struct weft__task *weft__local_next(struct weft__worker *w) {
+  if (++w->tick % WEFT__FAIRNESS_TICK == 0) return NULL;
+  return weft__pop_local(w);
+}
+
+/* Leaves the running task `self` for the next local task, or for the
+ * scheduler loop; after(arg) runs on the other side. Returns when `self`
+ * is resumed (possibly on another worker), unless `exiting`. */
+static void weft__switch_out(struct weft__task *self, int exiting, weft__after_fn after,
+                             void *arg) {
+  struct weft__worker *w = weft__worker_current();
+  struct weft__task *next;
+  while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
+  }
+  struct weft__ctx *to = next ? &next->ctx : &w->sched;
+  w->current = next;
+  if (exiting) weft__ctx_exit(&self->ctx, to, after, arg);
+  weft__stack_check(self->stack);
+  weft__ctx_switch(&self->ctx, to, after, arg);
+}
+
+/* Post-switch action of a finished task: give back its stack and drop the
+ * runtime's reference (which may free it). */
+static void weft__task_release(void *arg) {
+  struct weft__task *t = arg;
+  weft__ctx_destroy(&t->ctx);
+  weft__stack_free(t->stack);
+  t->stack = NULL;
+  weft__future_unref(&t->fut);
+}
+
+static void weft__task_entry(void *arg) {
+  struct weft__task *t = arg;
+  void *ret = t->fn(t->arg);
+  weft__stack_check(t->stack);
+  /* Settling may wake waiters into this worker's LIFO slot: they run next. */
+  weft__future_settle(&t->fut, ret, 0);
+  weft__worker_current()->live_delta--;
+  weft__switch_out(t, 1, weft__task_release, t);
+}
+
+/* ---- suspending: await, yield ----------------------------------------------------- */
+
+static int weft__cancelled(const struct weft__task *t) {
+  return atomic_load_explicit(&((struct weft__task *)t)->cancel, memory_order_relaxed) ||
+         atomic_load_explicit(&t->rt->cancel_all, memory_order_relaxed);
+}
+
+struct weft__task_waiter {
+  struct weft__waiter base;
+  struct weft__task *task; /* one reference */
+  uint32_t gen;
+};
+
+static void weft__task_waiter_fire(struct weft__waiter *w, weft_future *f, int settled) {
+  (void)f;
+  struct weft__task_waiter *tw = (struct weft__task_waiter *)w;
+  if (settled) weft__task_wake(tw->task, tw->gen, WEFT__W_WOKEN);
+  weft__future_unref(&tw->task->fut);
+  free(tw);
+}
+
+static void weft__register(struct weft__task *t) {
+  weft_runtime *rt = t->rt;
+  pthread_mutex_lock(&rt->wait_lock);
+  t->reg_prev = NULL;
+  t->reg_next = rt->wait_head;
+  if (rt->wait_head) rt->wait_head->reg_prev = t;
+  rt->wait_head = t;
+  t->registered = 1;
+  pthread_mutex_unlock(&rt->wait_lock);
+}
+
+static void weft__unregister(struct weft__task *t) {
+  weft_runtime *rt = t->rt;
+  pthread_mutex_lock(&rt->wait_lock);
+  if (t->reg_prev)
+    t->reg_prev->reg_next = t->reg_next;
+  else
+    rt->wait_head = t->reg_next;
+  if (t->reg_next) t->reg_next->reg_prev = t->reg_prev;
+  t->registered = 0;
+  pthread_mutex_unlock(&rt->wait_lock);
+}
+
+struct weft__await_op {
+  struct weft__task *self;
+  weft_future *f;
+  struct weft__task_waiter *node;
+  uint32_t gen;
+  int reg;
+};
+
+/* Post-switch action of an await: `self` is saved; now it may be found.
+ * `op` lives on self's stack, and self may be resumed (and its stack
+ * reused) as soon as the waiter is linked or a cancel sees WAITING: copy
+ * what is needed first, and hold references to self and f until done. */
+static void weft__await_after(void *arg) {
+  struct weft__await_op *op = arg;
+  struct weft__task *self = op->self;
+  weft_future *f = op->f;
+  struct weft__task_waiter *node = op->node;
+  uint32_t gen = op->gen;
+  if (op->reg) weft__register(self);
+  /* seq_cst: Dekker with weft__task_cancel, which stores cancel and then
+   * reads wait. Either we see its cancel below, or it sees WAITING. */
+  atomic_store_explicit(&self->wait, (gen << 2) | WEFT__W_WAITING, memory_order_seq_cst);
+  if (weft__future_add_waiter(f, &node->base) != 0) {
+    /* Settled meanwhile: never linked; wake ourselves. */
+    weft__future_unref(&self->fut); /* the node's reference */
+    free(node);
+    weft__task_wake(self, gen, WEFT__W_WOKEN);
+  }
+  if (atomic_load_explicit(&self->cancel, memory_order_seq_cst) ||
+      atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst))
+    weft__task_wake(self, gen, WEFT__W_CANCELLED);
+  weft__future_unref(f);
+  weft__future_unref(&self->fut);
+}
+
+int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
+  if (weft__cancelled(self)) return ECANCELED;
+  if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
+  if (&self->fut == f) return EDEADLK;
+  if (weft__coro_current() || weft__future_in_dispatch()) return EPERM;
+  struct weft__task_waiter *node = malloc(sizeof *node);
+  if (!node) return ENOMEM;
+  node->base.fire = weft__task_waiter_fire;
+  node->task = self;
+  node->gen = ++self->wait_gen;
+  /* References: the node's on self; the post-switch action's on self and f. */
+  atomic_fetch_add_explicit(&self->fut.refs, 2, memory_order_relaxed);
+  atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  struct weft__task *ft = weft__as_task(f);
+  struct weft__await_op op = {self, f, node, node->gen, !(ft && ft->rt == self->rt)};
+  weft__switch_out(self, 0, weft__await_after, &op);
+  /* Resumed: by the settle, or by a cancel. */
+  if (op.reg) weft__unregister(self);
+  /* acquire: pairs with the release in weft__task_wake. */
+  unsigned word = atomic_load_explicit(&self->wait, memory_order_acquire);
+  if ((word & 3) == WEFT__W_CANCELLED) return ECANCELED;
+  return weft_future_result(f, value);
+}
+
+static void weft__yield_after(void *arg) {
+  struct weft__task *self = arg;
+  struct weft__worker *w = weft__worker_current();
+  self->next = NULL;
+  if (w->yq_tail)
+    w->yq_tail->next = self;
+  else
+    w->yq_head = self;
+  w->yq_tail = self;
+  /* The yield queue is owner-only; if another worker is idle, hand the
+   * queue to the deque where it can be stolen. */
+  if (w->rt->nworkers > 1 && atomic_load_explicit(&w->rt->nidle, memory_order_relaxed) > 0) {
+    struct weft__task *t = w->yq_head;
+    w->yq_head = w->yq_tail = NULL;
+    while (t) {
+      struct weft__task *n = t->next;
+      weft__push_local(w, t);
+      t = n;
+    }
+    weft__notify(w->rt);
+  }
+}
+
+int weft_yield(void) {
+  struct weft__task *self = weft__task_self();
+  if (!self || weft__coro_current() || weft__future_in_dispatch()) return EPERM;
+  weft__switch_out(self, 0, weft__yield_after, self);
+  return weft__cancelled(self) ? ECANCELED : 0;
+}
+
+int weft__task_cancel(struct weft__task *t) {
+  if (weft__future_done(&t->fut)) return EALREADY;
+  unsigned expect = WEFT__T_NEW;
+  if (atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_CANCELLED,
+                                              memory_order_acq_rel, memory_order_acquire)) {
+    /* It never starts; whoever dequeues it drops it. */
+    weft__future_settle(&t->fut, NULL, ECANCELED);
+    return 0;
+  }
+  /* seq_cst: Dekker with weft__await_after (see there). */
+  atomic_store_explicit(&t->cancel, 1, memory_order_seq_cst);
+  unsigned word = atomic_load_explicit(&t->wait, memory_order_seq_cst);
+  if ((word & 3) == WEFT__W_WAITING) weft__task_wake(t, word >> 2, WEFT__W_CANCELLED);
+  return 0;
+}
+
+void weft__task_free(struct weft__task *t) { free(t); }
+
+/* ---- the scheduler loop ----------------------------------------------------------------- */
+
+static struct weft__task *weft__steal_any(struct weft__worker *w) {
+  weft_runtime *rt = w->rt;
+  unsigned n = rt->nworkers;
+  if (n < 2) return NULL;
+  unsigned start = (unsigned)(weft__rand(w) % n);
+  for (unsigned i = 0; i < n; i++) {
+    struct weft__worker *v = rt->workers[(start + i) % n];
+    if (v == w) continue;
+    struct weft__task *t = weft__deque_steal(&v->dq);
+    if (t) return t;
+  }
+  return NULL;
+}
+
+/* Takes a batch from the injection queue: runs the first, queues the rest. */
+static struct weft__task *weft__take_injected(struct weft__worker *w) {
+  size_t n;
+  size_t max = weft__inject_len(&w->rt->inject) / w->rt->nworkers + 1;
+  if (max > WEFT__DEQUE_CAP / 2) max = WEFT__DEQUE_CAP / 2;
+  struct weft__task *t = weft__inject_pop(&w->rt->inject, max, &n);
+  if (!t) return NULL;
+  struct weft__task *rest = t->next;
+  while (rest) {
+    struct weft__task *nx = rest->next;
+    weft__push_local(w, rest);
+    rest = nx;
+  }
+  if (n > 1 && w->rt->nworkers > 1) weft__notify(w->rt);
+  return t;
+}
+
+static struct weft__task *weft__find_local_or_injected(struct weft__worker *w) {
+  struct weft__task *t;
+  if (w->tick % WEFT__FAIRNESS_TICK == 0) {
+    w->tick++;
+    if ((t = weft__take_injected(w))) return t;
+  }
+  if ((t = weft__pop_local(w))) return t;
+  return weft__take_injected(w);
+}
+
+static struct weft__task *weft__find_work(struct weft__worker *w) {
+  weft_runtime *rt = w->rt;
+  for (;;) {
+    struct weft__task *t = weft__find_local_or_injected(w);
+    if (!t) t = weft__steal_any(w);
+    if (t) return t;
+
+    /* Spin a little: new work often arrives within microseconds. */
+    int spinning = atomic_load_explicit(&rt->nspinning, memory_order_relaxed);
+    if (rt->nworkers > 1 && 2 * (unsigned)spinning < rt->nworkers) {
+      atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+      for (int i = 0; i < WEFT__SPIN_ROUNDS && !t; i++) {
+        t = weft__take_injected(w);
+        if (!t) t = weft__steal_any(w);
+        if (!t) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        }
+      }
+      /* seq_cst: this decrement and the notifier's fence are in S (see
+       * the file comment). The last spinner leaving with work hands the
+       * looking-out over to a parked worker. */
+      if (atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst) == 1 && t)
+        weft__notify(rt);
+      if (t) return t;
+    }
+
+    /* Park. */
+    unsigned key = weft__park_prepare(&rt->park);
+    if (w->live_delta) {
+      atomic_fetch_add_explicit(&rt->live, w->live_delta, memory_order_relaxed);
+      w->live_delta = 0;
+    }
+    atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst);
+    /* seq_cst fence: our re-check below reads after the increment above, in
+     * the total order shared with weft__notify's fence. */
+    atomic_thread_fence(memory_order_seq_cst);
+    t = weft__take_injected(w);
+    if (!t) t = weft__steal_any(w);
+    if (!t) t = weft__deque_pop(&w->dq);
+    if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+      atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+      return t;
+    }
+    /* release: the flushed live count is visible to the destroyer that
+     * reads an odd park_gen (acquire). */
+    atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
+    weft__park_wait(&rt->park, key);
+    atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+  }
+}
+
+static void *weft__worker_main(void *arg) {
+  struct weft__worker *w = arg;
+  weft__tls_worker = w;
+  char name[16];
+  snprintf(name, sizeof name, "weft-w%u", w->index);
+  pthread_setname_np(pthread_self(), name);
+  weft__stack_thread_setup();
+  weft__ctx_init_thread(&w->sched);
+  weft__ctx_set_running(&w->sched);
+  for (;;) {
+    struct weft__task *t = weft__find_work(w);
+    if (!t) break;
+    if (!weft__task_prepare(w, t)) continue;
+    w->current = t;
+    weft__ctx_switch(&w->sched, &t->ctx, NULL, NULL);
+    /* Back on the worker's own stack (w is still ours: this context never
+     * migrates); the post-switch action of whoever left has run. */
+  }
+  if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
+  w->live_delta = 0;
+  weft__stack_thread_flush();
+  return NULL;
+}
+
+int weft__worker_start(weft_runtime *rt, unsigned index) {
+  struct weft__worker *w = rt->workers[index];
+  /* The signal mask is inherited as it is: blocking SIGSEGV here would turn
+   * a guard-page hit into a silent kill instead of weft's report. */
+  return pthread_create(&w->thread, NULL, weft__worker_main, w) ? EAGAIN : 0;
+}
+
+void weft__worker_join(struct weft__worker *w) { pthread_join(w->thread, NULL); }

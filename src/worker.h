@@ -1,0 +1,96 @@
+/* worker — a runtime's worker threads and the runtime object they share.
+ *
+ * THE TLS RULE. A coroutine may suspend on one worker thread and resume on
+ * another. Code that can run inside a coroutine must never keep a
+ * thread-local's address, or anything derived from "the current worker",
+ * across a suspension (await, yield, a switch of any kind): the compiler is
+ * allowed to cache the thread pointer across a call (glibc even declares
+ * __errno_location const). Get the current worker only through
+ * weft__worker_current() — not inlined, with a compiler barrier — again
+ * after every switch. Users are told the same about errno and their own
+ * thread-locals (weft/runtime.h).
+ *
+ * Layout. A worker's deque is the only part other threads touch (thieves);
+ * it sits on its own cache lines. Everything after it is owner-only: the
+ * LIFO slot, the yield queue, the current task, the scheduler's own
+ * context. The runtime's shared counters are each on their own line.
+ */
+#ifndef WEFT_WORKER_H
+#define WEFT_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "deque.h"
+#include "inject.h"
+#include "park.h"
+#include "task.h"
+
+struct weft__worker {
+  struct weft__deque dq; /* thief-visible */
+
+  /* Owner-only from here. */
+  _Alignas(WEFT__CACHELINE) struct weft__task *lifo; /* the task it just woke: runs next */
+  struct weft__task *yq_head, *yq_tail; /* tasks that yielded: run when nothing else is */
+  struct weft__task *current;           /* the task running on this worker, or NULL */
+  struct weft__ctx sched;               /* the worker thread's own stack: the scheduler loop */
+  weft_runtime *rt;
+  unsigned index;
+  unsigned tick;     /* scheduling decisions taken; every 61st looks at the injector first */
+  uint64_t rng;      /* xorshift state for choosing victims */
+  long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
+  pthread_t thread;
+
+  /* Read by the destroying thread: odd while parked (with live_delta
+   * flushed), bumped on every park and every wake. */
+  _Alignas(WEFT__CACHELINE) atomic_uint park_gen;
+};
+
+struct weft_runtime {
+  unsigned nworkers;
+  size_t stack_size;
+  struct weft__worker **workers;
+  struct weft__inject inject;
+  struct weft__park park;
+
+  /* How many workers are looking for work without sleeping, and how many
+   * are parked or about to park: together they decide whether a new task
+   * needs a wake-up (worker.c, weft__notify). */
+  _Alignas(WEFT__CACHELINE) atomic_int nspinning;
+  _Alignas(WEFT__CACHELINE) atomic_int nidle;
+  /* Tasks alive (spawned, not finished): exact once every worker's
+   * live_delta is flushed, which each does before parking. */
+  _Alignas(WEFT__CACHELINE) atomic_long live;
+
+  atomic_uint shutdown;   /* spawns are refused */
+  atomic_uint cancel_all; /* every task is as good as cancelled */
+  atomic_uint stop;       /* workers exit when idle */
+
+  /* Tasks suspended on futures that are not tasks of this runtime. */
+  pthread_mutex_t wait_lock;
+  struct weft__task *wait_head;
+};
+
+/* The worker the calling thread is, or NULL. See the TLS rule above. */
+struct weft__worker *weft__worker_current(void);
+
+/* The task running on the calling thread, or NULL. Same rule. */
+struct weft__task *weft__task_self(void);
+
+/* Starts / stops worker threads (worker.c). */
+int weft__worker_start(weft_runtime *rt, unsigned index);
+void weft__worker_join(struct weft__worker *w);
+
+/* Makes a new task runnable: on the calling worker's deque if it is one of
+ * rt's, else through the injection queue. */
+void weft__task_submit(weft_runtime *rt, struct weft__task *t);
+
+/* Tells idle workers there is work, if nobody is already looking. */
+void weft__notify(weft_runtime *rt);
+
+/* future.c: whether this thread is firing waiters (no suspension allowed). */
+int weft__future_in_dispatch(void);
+
+#endif
