@@ -5,9 +5,18 @@
 //
 //   weft                        baseline (bare fcontext, stack mmap'd here)
 //   BM_CoroSendYield            BM_RawJump       one round trip: 2 switches
+//                               BM_RawJumpCall   the same, each side's jump
+//                                                inside one out-of-line call
 //   BM_CoroCreateDestroy        BM_RawMake       make_fcontext on a ready stack
 //   BM_CoroCreateRunDestroy     BM_RawMakeJump   make, jump in, jump back out
 //   BM_CoroLive100k             (the target: <= 12 KiB resident per coroutine)
+//
+// BM_RawJump is the physical limit: the jumps sit in the loops themselves.
+// BM_RawJumpCall is the floor for any library whose send and yield are
+// functions the user calls: every `ret` executed right after a stack switch
+// is predicted from the return-stack buffer that the *other* stack's calls
+// filled, so it mispredicts; one call level on each side costs one
+// mispredicted return per switch, whatever the function does.
 //
 // Time is real (wall-clock) time: UseRealTime() everywhere, because the
 // thread sweeps run one driver per thread and Google Benchmark's CPU timer
@@ -37,6 +46,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -129,6 +139,38 @@ void raw_once(transfer_t t) {
   std::abort();  // nothing resumes it
 }
 
+// The out-of-line baseline: a coroutine driven through two functions, as a
+// library's send and yield would be, each a call whose body is the jump.
+struct RawCallCo {
+  fcontext_t self;    // the coroutine, while suspended
+  fcontext_t caller;  // whoever sent last, while the coroutine runs
+};
+
+__attribute__((noinline)) void *raw_call_send(RawCallCo *co, void *v) {
+  transfer_t t = jump_fcontext(co->self, v);
+  co->self = t.fctx;
+  return t.data;
+}
+
+__attribute__((noinline)) void *raw_call_yield(RawCallCo *co, void *v) {
+  transfer_t t = jump_fcontext(co->caller, v);
+  co->caller = t.fctx;
+  return t.data;
+}
+
+void raw_call_entry(transfer_t t) {
+  RawCallCo *co = static_cast<RawCallCo *>(t.data);
+  co->caller = t.fctx;
+  void *v = nullptr;
+  for (;;) v = raw_call_yield(co, v);
+}
+
+// Starts `co` on `stack`, running it to its first yield.
+void raw_call_start(RawCallCo *co, const RawStack &stack) {
+  co->self = make_fcontext(stack.top(), stack.size(), raw_call_entry);
+  raw_call_send(co, co);
+}
+
 // weft bodies.
 void *echo_forever(void *arg) {
   (void)arg;
@@ -182,6 +224,19 @@ void BM_RawJump(benchmark::State &state) {
   benchmark::DoNotOptimize(v);
   switch_counters(state);
   // The context stays parked in raw_echo; its stack just goes away.
+}
+
+void BM_RawJumpCall(benchmark::State &state) {
+  RawStack stack;
+  RawCallCo co;
+  raw_call_start(&co, stack);
+  int token = 0;
+  void *v = &token;
+  for (auto _ : state) {
+    v = raw_call_send(&co, v);  // main -> coroutine -> main, through calls
+  }
+  benchmark::DoNotOptimize(v);
+  switch_counters(state);
 }
 
 void BM_CoroSendYield(benchmark::State &state) {
@@ -291,6 +346,7 @@ long status_kib(const char *field) {
 //   pte_per_coro_KiB           page tables for them (not in VmRSS), / coros
 //   rss_retained_per_coro_KiB  (VmRSS after all were destroyed - baseline) /
 //                              coros: what weft does not give back
+//   create_send_ns, destroy_ns the two phases' wall time per coroutine
 void BM_CoroLive100k(benchmark::State &state) {
   constexpr std::size_t kCoros = 100000;
   // Allocated and touched once, before the baseline is read.
@@ -298,7 +354,9 @@ void BM_CoroLive100k(benchmark::State &state) {
   static const long rss_base = status_kib("VmRSS");
   static const long pte_base = status_kib("VmPTE");
   long rss_live = 0, pte_live = 0, rss_after = 0;
+  std::chrono::steady_clock::duration t_create{}, t_destroy{};
   for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < kCoros; i++) {
       int rc = weft_coro_create(&coros[i], yield_once, nullptr, nullptr);
       if (!rc) rc = weft_coro_send(coros[i], nullptr, nullptr);
@@ -310,13 +368,18 @@ void BM_CoroLive100k(benchmark::State &state) {
         return;
       }
     }
+    auto t1 = std::chrono::steady_clock::now();
     rss_live = status_kib("VmRSS");
     pte_live = status_kib("VmPTE");
+    auto t2 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < kCoros; i++) {
       weft_coro_destroy(coros[i]);
       coros[i] = nullptr;
     }
+    auto t3 = std::chrono::steady_clock::now();
     rss_after = status_kib("VmRSS");
+    t_create += t1 - t0;
+    t_destroy += t3 - t2;
   }
   const double n = static_cast<double>(kCoros);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kCoros));
@@ -324,6 +387,10 @@ void BM_CoroLive100k(benchmark::State &state) {
   state.counters["rss_per_coro_KiB"] = static_cast<double>(rss_live - rss_base) / n;
   state.counters["pte_per_coro_KiB"] = static_cast<double>(pte_live - pte_base) / n;
   state.counters["rss_retained_per_coro_KiB"] = static_cast<double>(rss_after - rss_base) / n;
+  using ns = std::chrono::duration<double, std::nano>;
+  const double runs = static_cast<double>(state.iterations());
+  state.counters["create_send_ns"] = ns(t_create).count() / (n * runs);
+  state.counters["destroy_ns"] = ns(t_destroy).count() / (n * runs);
 }
 
 }  // namespace
@@ -332,6 +399,7 @@ void BM_CoroLive100k(benchmark::State &state) {
 // per-operation benchmark sweeps driver threads (one coroutine per thread)
 // up to the core count.
 BENCHMARK(BM_RawJump)->UseRealTime()->ThreadRange(1, max_threads());
+BENCHMARK(BM_RawJumpCall)->UseRealTime()->ThreadRange(1, max_threads());
 BENCHMARK(BM_CoroSendYield)->UseRealTime()->ThreadRange(1, max_threads());
 BENCHMARK(BM_RawMake)->UseRealTime()->ThreadRange(1, max_threads());
 BENCHMARK(BM_CoroCreateDestroy)->UseRealTime()->ThreadRange(1, max_threads());
@@ -364,6 +432,19 @@ __attribute__((noinline)) void ir_raw_jump(long n) {
     v = t.data;
   }
   BENCH_IR_DUMP("raw_jump");
+  benchmark::DoNotOptimize(v);
+}
+
+__attribute__((noinline)) void ir_raw_jump_call(long n) {
+  RawStack stack;
+  RawCallCo co;
+  raw_call_start(&co, stack);
+  int token = 0;
+  void *v = &token;
+  for (int i = 0; i < 100; i++) v = raw_call_send(&co, v);
+  BENCH_IR_ZERO();
+  for (long i = 0; i < n; i++) v = raw_call_send(&co, v);
+  BENCH_IR_DUMP("raw_jump_call");
   benchmark::DoNotOptimize(v);
 }
 
@@ -439,11 +520,12 @@ int ir_probe(long n) {
   std::fprintf(stderr, "weft_bench: built without valgrind/callgrind.h; the probe only runs\n");
 #endif
   ir_raw_jump(n);
+  ir_raw_jump_call(n);
   ir_send_yield(n);
   ir_raw_make_jump(n);
   ir_create_destroy(n);
   ir_create_run_destroy(n);
-  std::printf("ir_probe: %ld iterations each of raw_jump, send_yield, raw_make_jump, "
+  std::printf("ir_probe: %ld iterations each of raw_jump, raw_jump_call, send_yield, raw_make_jump, "
               "create_destroy, create_run_destroy\n",
               n);
   return 0;
