@@ -107,6 +107,11 @@ int weft__future_settle(weft_future *f, void *value, int err) {
   if (!atomic_compare_exchange_strong_explicit(&f->state, &expect, WEFT__S_SETTLING,
                                                memory_order_relaxed, memory_order_relaxed))
     return EALREADY;
+  weft__future_settle_owned(f, value, err);
+  return 0;
+}
+
+void weft__future_settle_owned(weft_future *f, void *value, int err) {
   f->value = value;
   f->err = err;
   /* release: publishes value and err to every acquire load that sees DONE
@@ -118,7 +123,6 @@ int weft__future_settle(weft_future *f, void *value, int err) {
   struct weft__waiter *list =
       atomic_exchange_explicit(&f->waiters, WEFT__WAITERS_CLOSED, memory_order_acq_rel);
   if (list) weft__dispatch(f, list);
-  return 0;
 }
 
 int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {

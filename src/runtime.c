@@ -106,7 +106,7 @@ unsigned weft_runtime_workers(const weft_runtime *rt) { return rt ? rt->nworkers
 
 static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **out) {
   if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) return ESHUTDOWN;
-  struct weft__task *t = malloc(sizeof *t);
+  struct weft__task *t = weft__task_alloc();
   if (!t) return ENOMEM;
   weft__future_init(&t->fut, WEFT__F_TASK, out ? 2 : 1); /* the runtime's, and the caller's */
   t->stack = NULL;

@@ -52,9 +52,21 @@ struct weft_future {
   struct weft_future *dispatch_next;
 };
 
-/* A task's wait word: (generation << 2) | state. The generation tells a
- * stale wake (for an earlier await, cancelled since) from the current one. */
-enum { WEFT__W_RUNNING = 0, WEFT__W_WAITING = 1, WEFT__W_WOKEN = 2, WEFT__W_CANCELLED = 3 };
+/* A task's wait word: (generation << 3) | state. The generation tells a
+ * stale wake (for an earlier await, cancelled since) from the current one.
+ * See worker.c ("Awaiting") for the transitions. */
+enum {
+  WEFT__W_RUNNING = 0,
+  WEFT__W_PREPARING = 1,      /* switching out to wait: not yet findable */
+  WEFT__W_WAITING = 2,        /* linked and findable: a waker schedules it */
+  WEFT__W_WOKEN = 3,          /* the future settled */
+  WEFT__W_CANCELLED = 4,      /* a cancel woke it */
+  WEFT__W_PREP_CANCELLED = 5  /* cancelled while PREPARING: the post-switch action wakes it */
+};
+#define WEFT__W_SHIFT 3
+#define WEFT__W_STATE(w) ((w) & 7u)
+#define WEFT__W_GEN(w) ((w) >> WEFT__W_SHIFT)
+#define WEFT__W_MAKE(gen, st) (((gen) << WEFT__W_SHIFT) | (st))
 
 /* A task's start word: whoever moves it from NEW first decides whether the
  * coroutine ever runs. */
@@ -87,6 +99,9 @@ static inline struct weft__task *weft__as_task(weft_future *f) {
 void weft__future_init(weft_future *f, enum weft__fkind kind, unsigned refs);
 /* Settles f (err = 0: resolved with value). 0, or EALREADY. Wakes waiters. */
 int weft__future_settle(weft_future *f, void *value, int err);
+/* The same, for a settler that is the only possible one (a task's own
+ * coroutine finishing): no election CAS. */
+void weft__future_settle_owned(weft_future *f, void *value, int err);
 /* Adds a waiter; returns 0, or EALREADY if f has settled (w not added). */
 int weft__future_add_waiter(weft_future *f, struct weft__waiter *w);
 static inline int weft__future_done(const weft_future *f) {
@@ -99,9 +114,9 @@ int weft__future_valid(const weft_future *f);
 /* worker.c */
 /* Makes a woken task runnable again (from any thread). */
 void weft__task_schedule(struct weft__task *t);
-/* Wakes the task if it is still waiting in generation `gen`; `how` is
- * WEFT__W_WOKEN or WEFT__W_CANCELLED. Returns 1 if this call woke it. */
-int weft__task_wake(struct weft__task *t, uint32_t gen, unsigned how);
+/* The future a task waits for has settled: wake it if it still waits in
+ * generation `gen`. */
+void weft__task_wake(struct weft__task *t, uint32_t gen);
 /* Frees a finished task's memory (the last reference is gone). */
 void weft__task_free(struct weft__task *t);
 /* Waits in the calling task for f; see weft_await. */

@@ -130,16 +130,23 @@ void weft__task_schedule(struct weft__task *t) {
   }
 }
 
-int weft__task_wake(struct weft__task *t, uint32_t gen, unsigned how) {
-  unsigned expect = (gen << 2) | WEFT__W_WAITING;
-  /* acq_rel: acquire pairs with the task's seq_cst store of WAITING (its
-   * context is saved by then); release makes what the waker did before
-   * (settling the future) visible to the task when it reads the word. */
-  if (!atomic_compare_exchange_strong_explicit(&t->wait, &expect, (gen << 2) | how,
-                                               memory_order_acq_rel, memory_order_relaxed))
-    return 0;
-  weft__task_schedule(t);
-  return 1;
+void weft__task_wake(struct weft__task *t, uint32_t gen) {
+  unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
+  for (;;) {
+    if (WEFT__W_GEN(w) != gen) return; /* a stale waiter: that await is over */
+    unsigned st = WEFT__W_STATE(w);
+    if (st != WEFT__W_WAITING && st != WEFT__W_PREPARING) return; /* already woken */
+    /* acq_rel: acquire pairs with the task's publication of WAITING (its
+     * context is saved by then); release makes the settled value visible
+     * to the task when it reads the word after resuming. */
+    if (atomic_compare_exchange_weak_explicit(&t->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WOKEN),
+                                              memory_order_acq_rel, memory_order_acquire)) {
+      /* From PREPARING, the await's post-switch action sees WOKEN and
+       * schedules the task itself; from WAITING, we do. */
+      if (st == WEFT__W_WAITING) weft__task_schedule(t);
+      return;
+    }
+  }
 }
 
 /* ---- running ------------------------------------------------------------------- */
@@ -235,30 +242,53 @@ static void weft__task_entry(void *arg) {
   void *ret = t->fn(t->arg);
   weft__stack_check(t->stack);
   /* Settling may wake waiters into this worker's LIFO slot: they run next. */
-  weft__future_settle(&t->fut, ret, 0);
+  weft__future_settle_owned(&t->fut, ret, 0); /* only this coroutine settles a started task */
   weft__worker_current()->live_delta--;
   weft__switch_out(t, 1, weft__task_release, t);
 }
 
-/* ---- suspending: await, yield ----------------------------------------------------- */
+/* ---- suspending: await, yield ---------------------------------------------------
+ *
+ * Awaiting. The wait word goes, for one generation g:
+ *   RUNNING --(task, before switching out)--> PREPARING
+ *   PREPARING --(post-switch action, after linking the waiter)--> WAITING
+ *   PREPARING|WAITING --(waker)--> WOKEN      PREPARING --(cancel)--> PREP_CANCELLED
+ *   WAITING --(cancel)--> CANCELLED
+ * Whoever moves the word out of WAITING schedules the task; if it left
+ * PREPARING, the post-switch action's CAS to WAITING fails and *it*
+ * schedules the task. So exactly one party schedules it, and the
+ * post-switch action never touches the task or the future after its
+ * successful CAS to WAITING — after that, the task may already be running
+ * elsewhere, and finish, and be freed. That is why the action needs no
+ * references of its own.
+ *
+ * A cancel must not be lost between the task's check of its flag and its
+ * suspension: the task stores PREPARING and then reads the flag; the
+ * canceller stores the flag and then reads the word (both seq_cst, a
+ * Dekker pair). Either the task sees the flag and does not suspend, or the
+ * canceller sees PREPARING/WAITING and acts on it. */
 
 static int weft__cancelled(const struct weft__task *t) {
-  return atomic_load_explicit(&((struct weft__task *)t)->cancel, memory_order_relaxed) ||
-         atomic_load_explicit(&t->rt->cancel_all, memory_order_relaxed);
+  return atomic_load_explicit(&((struct weft__task *)t)->cancel, memory_order_seq_cst) ||
+         atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst);
 }
 
 struct weft__task_waiter {
   struct weft__waiter base;
-  struct weft__task *task; /* one reference */
+  struct weft__task *task; /* one reference: the task may be gone before we fire */
   uint32_t gen;
 };
+
+static struct weft__task_waiter *weft__node_get(void);
+static void weft__node_put(struct weft__task_waiter *n);
 
 static void weft__task_waiter_fire(struct weft__waiter *w, weft_future *f, int settled) {
   (void)f;
   struct weft__task_waiter *tw = (struct weft__task_waiter *)w;
-  if (settled) weft__task_wake(tw->task, tw->gen, WEFT__W_WOKEN);
-  weft__future_unref(&tw->task->fut);
-  free(tw);
+  struct weft__task *t = tw->task;
+  if (settled) weft__task_wake(t, tw->gen);
+  weft__node_put(tw);
+  weft__future_unref(&t->fut);
 }
 
 static void weft__register(struct weft__task *t) {
@@ -293,30 +323,41 @@ struct weft__await_op {
 };
 
 /* Post-switch action of an await: `self` is saved; now it may be found.
- * `op` lives on self's stack, and self may be resumed (and its stack
- * reused) as soon as the waiter is linked or a cancel sees WAITING: copy
- * what is needed first, and hold references to self and f until done. */
+ * `op` lives on self's stack: read it before self can run again. */
 static void weft__await_after(void *arg) {
   struct weft__await_op *op = arg;
   struct weft__task *self = op->self;
-  weft_future *f = op->f;
   struct weft__task_waiter *node = op->node;
   uint32_t gen = op->gen;
-  if (op->reg) weft__register(self);
-  /* seq_cst: Dekker with weft__task_cancel, which stores cancel and then
-   * reads wait. Either we see its cancel below, or it sees WAITING. */
-  atomic_store_explicit(&self->wait, (gen << 2) | WEFT__W_WAITING, memory_order_seq_cst);
-  if (weft__future_add_waiter(f, &node->base) != 0) {
-    /* Settled meanwhile: never linked; wake ourselves. */
-    weft__future_unref(&self->fut); /* the node's reference */
-    free(node);
-    weft__task_wake(self, gen, WEFT__W_WOKEN);
+  unsigned prep = WEFT__W_MAKE(gen, WEFT__W_PREPARING);
+  if (op->reg) {
+    weft__register(self);
+    /* The destroyer sets cancel_all before scanning the registry under its
+     * lock; if its scan missed us, we see the flag here. */
+    if (atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst)) {
+      unsigned w = prep;
+      atomic_compare_exchange_strong_explicit(&self->wait, &w,
+                                              WEFT__W_MAKE(gen, WEFT__W_PREP_CANCELLED),
+                                              memory_order_acq_rel, memory_order_acquire);
+    }
   }
-  if (atomic_load_explicit(&self->cancel, memory_order_seq_cst) ||
-      atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst))
-    weft__task_wake(self, gen, WEFT__W_CANCELLED);
-  weft__future_unref(f);
-  weft__future_unref(&self->fut);
+  if (weft__future_add_waiter(op->f, &node->base) != 0) {
+    /* Settled meanwhile: never linked. */
+    weft__node_put(node);
+    weft__future_unref(&self->fut); /* the node's reference; not the last: self runs */
+    unsigned w = prep;
+    atomic_compare_exchange_strong_explicit(&self->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WOKEN),
+                                            memory_order_acq_rel, memory_order_acquire);
+  }
+  unsigned w = prep;
+  /* acq_rel: release publishes the saved context to whoever takes the
+   * task out of WAITING (acquire there). */
+  if (atomic_compare_exchange_strong_explicit(&self->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WAITING),
+                                              memory_order_acq_rel, memory_order_acquire))
+    return; /* hands off: self is now the waker's or the canceller's */
+  if (WEFT__W_STATE(w) == WEFT__W_PREP_CANCELLED)
+    atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_CANCELLED), memory_order_relaxed);
+  weft__task_schedule(self);
 }
 
 int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
@@ -324,22 +365,28 @@ int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
   if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
   if (&self->fut == f) return EDEADLK;
   if (weft__coro_current() || weft__future_in_dispatch()) return EPERM;
-  struct weft__task_waiter *node = malloc(sizeof *node);
+  struct weft__task_waiter *node = weft__node_get();
   if (!node) return ENOMEM;
+  uint32_t gen = ++self->wait_gen;
+  /* seq_cst: the Dekker pair with weft__task_cancel (see above). */
+  atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_PREPARING), memory_order_seq_cst);
+  if (weft__cancelled(self)) {
+    atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_RUNNING), memory_order_relaxed);
+    weft__node_put(node);
+    return ECANCELED;
+  }
   node->base.fire = weft__task_waiter_fire;
   node->task = self;
-  node->gen = ++self->wait_gen;
-  /* References: the node's on self; the post-switch action's on self and f. */
-  atomic_fetch_add_explicit(&self->fut.refs, 2, memory_order_relaxed);
-  atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  node->gen = gen;
+  atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
   struct weft__task *ft = weft__as_task(f);
-  struct weft__await_op op = {self, f, node, node->gen, !(ft && ft->rt == self->rt)};
+  struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
   weft__switch_out(self, 0, weft__await_after, &op);
   /* Resumed: by the settle, or by a cancel. */
   if (op.reg) weft__unregister(self);
-  /* acquire: pairs with the release in weft__task_wake. */
+  /* acquire: pairs with the release of whoever woke us. */
   unsigned word = atomic_load_explicit(&self->wait, memory_order_acquire);
-  if ((word & 3) == WEFT__W_CANCELLED) return ECANCELED;
+  if (WEFT__W_STATE(word) == WEFT__W_CANCELLED) return ECANCELED;
   return weft_future_result(f, value);
 }
 
@@ -382,14 +429,82 @@ int weft__task_cancel(struct weft__task *t) {
     weft__future_settle(&t->fut, NULL, ECANCELED);
     return 0;
   }
-  /* seq_cst: Dekker with weft__await_after (see there). */
+  /* seq_cst: the Dekker pair with weft__task_await (see "Awaiting"). */
   atomic_store_explicit(&t->cancel, 1, memory_order_seq_cst);
-  unsigned word = atomic_load_explicit(&t->wait, memory_order_seq_cst);
-  if ((word & 3) == WEFT__W_WAITING) weft__task_wake(t, word >> 2, WEFT__W_CANCELLED);
-  return 0;
+  unsigned w = atomic_load_explicit(&t->wait, memory_order_seq_cst);
+  for (;;) {
+    unsigned st = WEFT__W_STATE(w), to;
+    if (st == WEFT__W_PREPARING)
+      to = WEFT__W_PREP_CANCELLED;
+    else if (st == WEFT__W_WAITING)
+      to = WEFT__W_CANCELLED;
+    else
+      return 0; /* running, or already woken: it sees the flag at its next await/yield */
+    if (atomic_compare_exchange_weak_explicit(&t->wait, &w, WEFT__W_MAKE(WEFT__W_GEN(w), to),
+                                              memory_order_acq_rel, memory_order_acquire)) {
+      if (st == WEFT__W_WAITING) weft__task_schedule(t);
+      return 0;
+    }
+  }
 }
 
-void weft__task_free(struct weft__task *t) { free(t); }
+/* ---- free lists ---------------------------------------------------------------------
+ * Tasks and waiter nodes come from the current worker's free lists (owner
+ * only: no atomics), and go back to the list of whichever worker frees
+ * them; elsewhere, and under AddressSanitizer (so that a use after free is
+ * still caught), malloc and free. */
+#define WEFT__FREELIST_MAX 1024
+
+static void *weft__fl_get(struct weft__freelist *fl, size_t size) {
+#if !WEFT__ASAN
+  if (fl && fl->head) {
+    void *p = fl->head;
+    fl->head = *(void **)p;
+    fl->n--;
+    return p;
+  }
+#else
+  (void)fl;
+#endif
+  return malloc(size);
+}
+
+static void weft__fl_put(struct weft__freelist *fl, void *p) {
+#if !WEFT__ASAN
+  if (fl && fl->n < WEFT__FREELIST_MAX) {
+    *(void **)p = fl->head;
+    fl->head = p;
+    fl->n++;
+    return;
+  }
+#else
+  (void)fl;
+#endif
+  free(p);
+}
+
+static void weft__fl_drain(struct weft__freelist *fl) {
+  while (fl->head) {
+    void *p = fl->head;
+    fl->head = *(void **)p;
+    free(p);
+  }
+  fl->n = 0;
+}
+
+static struct weft__freelist *weft__my_list(int tasks) {
+  struct weft__worker *w = weft__worker_current();
+  return w ? (tasks ? &w->free_tasks : &w->free_nodes) : NULL;
+}
+
+struct weft__task *weft__task_alloc(void) {
+  return weft__fl_get(weft__my_list(1), sizeof(struct weft__task));
+}
+void weft__task_free(struct weft__task *t) { weft__fl_put(weft__my_list(1), t); }
+static struct weft__task_waiter *weft__node_get(void) {
+  return weft__fl_get(weft__my_list(0), sizeof(struct weft__task_waiter));
+}
+static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_list(0), n); }
 
 /* ---- the scheduler loop ----------------------------------------------------------------- */
 
@@ -508,6 +623,8 @@ static void *weft__worker_main(void *arg) {
   }
   if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
   w->live_delta = 0;
+  weft__fl_drain(&w->free_tasks);
+  weft__fl_drain(&w->free_nodes);
   weft__stack_thread_flush();
   return NULL;
 }

@@ -28,6 +28,11 @@
 #include "park.h"
 #include "task.h"
 
+struct weft__freelist {
+  void *head;
+  unsigned n;
+};
+
 struct weft__worker {
   struct weft__deque dq; /* thief-visible */
 
@@ -41,6 +46,7 @@ struct weft__worker {
   unsigned tick;     /* scheduling decisions taken; every 61st looks at the injector first */
   uint64_t rng;      /* xorshift state for choosing victims */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
+  struct weft__freelist free_tasks, free_nodes;
   pthread_t thread;
 
   /* Read by the destroying thread: odd while parked (with live_delta
@@ -89,6 +95,9 @@ void weft__task_submit(weft_runtime *rt, struct weft__task *t);
 
 /* Tells idle workers there is work, if nobody is already looking. */
 void weft__notify(weft_runtime *rt);
+
+/* Task memory: from the calling worker's free list when there is one. */
+struct weft__task *weft__task_alloc(void);
 
 /* future.c: whether this thread is firing waiters (no suspension allowed). */
 int weft__future_in_dispatch(void);
