@@ -140,6 +140,22 @@ void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
 #endif
 }
 
+void weft__ctx_borrow(struct weft__ctx *c, const struct weft__ctx *host) {
+  c->fctx = NULL;
+  c->stack = host->stack;
+  c->stack_lo = host->stack_lo;
+  c->stack_size = host->stack_size;
+  c->entry = NULL;
+  c->entry_arg = NULL;
+#if WEFT__ASAN
+  c->asan_fake_stack = NULL;
+#endif
+#if WEFT__TSAN
+  c->tsan_fiber = host->tsan_fiber;
+  c->tsan_owned = 0;
+#endif
+}
+
 void weft__ctx_destroy(struct weft__ctx *c) {
 #if WEFT__TSAN
   if (c->tsan_owned && c->tsan_fiber) __tsan_destroy_fiber(c->tsan_fiber);

@@ -75,6 +75,11 @@ struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c);
 /* Declares `c` the context running on this thread (see weft__ctx_init_here). */
 void weft__ctx_set_running(struct weft__ctx *c);
 
+/* Makes `c` a second context on `host`'s stack (code called from the
+ * host's code, which may suspend on its own): same stack bounds and tool
+ * fiber, nothing of its own to release. */
+void weft__ctx_borrow(struct weft__ctx *c, const struct weft__ctx *host);
+
 /* Releases tool state of a coroutine context. Never call it from `c` itself. */
 void weft__ctx_destroy(struct weft__ctx *c);
 

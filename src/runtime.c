@@ -115,14 +115,17 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
   t->rt = rt;
   t->next = NULL;
   atomic_init(&t->start, WEFT__T_NEW);
+  atomic_init(&t->stale, 0);
   atomic_init(&t->cancel, 0);
   atomic_init(&t->wait, WEFT__W_RUNNING);
   t->wait_gen = 0;
   t->reg_prev = t->reg_next = NULL;
   t->registered = 0;
   struct weft__worker *w = weft__worker_current();
-  if (w && w->rt == rt)
+  if (w && w->rt == rt) {
     w->live_delta++;
+    WEFT__COUNT(w, spawns);
+  }
   else
     atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
   if (out) *out = &t->fut;
@@ -161,6 +164,35 @@ int weft_run_until_complete(weft_runtime *rt, weft_fn fn, void *arg, void **resu
   rc = weft_await(root, result); /* a plain thread: blocks on a futex */
   weft_future_release(root);
   return rc;
+}
+
+int weft_runtime_stats(const weft_runtime *rt, weft_worker_stats *total,
+                       weft_worker_stats *per_worker, unsigned n) {
+  if (!rt) return EINVAL;
+  if (total) memset(total, 0, sizeof *total);
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    const struct weft__stats *s = &rt->workers[i]->stats;
+    weft_worker_stats one = {
+        atomic_load_explicit(&s->spawns, memory_order_relaxed),
+        atomic_load_explicit(&s->runs, memory_order_relaxed),
+        atomic_load_explicit(&s->switches, memory_order_relaxed),
+        atomic_load_explicit(&s->steals, memory_order_relaxed),
+        atomic_load_explicit(&s->injected, memory_order_relaxed),
+        atomic_load_explicit(&s->parks, memory_order_relaxed),
+        atomic_load_explicit(&s->inlined, memory_order_relaxed),
+    };
+    if (per_worker && i < n) per_worker[i] = one;
+    if (total) {
+      total->spawns += one.spawns;
+      total->runs += one.runs;
+      total->switches += one.switches;
+      total->steals += one.steals;
+      total->injected += one.injected;
+      total->parks += one.parks;
+      total->inlined += one.inlined;
+    }
+  }
+  return 0;
 }
 
 /* ---- destroying ------------------------------------------------------------------- */

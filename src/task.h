@@ -69,18 +69,22 @@ enum {
 #define WEFT__W_MAKE(gen, st) (((gen) << WEFT__W_SHIFT) | (st))
 
 /* A task's start word: whoever moves it from NEW first decides whether the
- * coroutine ever runs. */
-enum { WEFT__T_NEW = 0, WEFT__T_STARTED = 1, WEFT__T_CANCELLED = 2 };
+ * coroutine ever runs, and how. INLINED: its awaiter runs it on its own
+ * stack (worker.c, "Running an awaited task inline") while the task's
+ * entry is still queued somewhere; whoever dequeues that entry drops it. */
+enum { WEFT__T_NEW = 0, WEFT__T_STARTED = 1, WEFT__T_CANCELLED = 2, WEFT__T_INLINED = 3 };
 
 struct weft__task {
   struct weft_future fut; /* first: a task is a future */
   struct weft__ctx ctx;
-  struct weft__stack *stack; /* bound when it first runs, returned when it ends */
+  struct weft__stack *stack; /* bound when it first runs, returned when it ends;
+                              * an inlined task borrows its awaiter's */
   weft_fn fn;
   void *arg;
   weft_runtime *rt;
   struct weft__task *next;   /* intrusive link: injection queue, yield queue */
   atomic_uint start;         /* WEFT__T_* */
+  atomic_uint stale;         /* INLINED with its spawn entry still queued: 1 until dropped */
   atomic_uint cancel;        /* cancellation requested */
   atomic_uint wait;          /* see WEFT__W_* */
   uint32_t wait_gen;         /* owner-only: generation of the current wait */

@@ -163,11 +163,28 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
 /* Readies `t` to be switched to: a task that has never run gets its stack
  * now (not when it was queued). Returns 0 if it must not run. */
 static int weft__task_prepare(struct weft__worker *w, struct weft__task *t) {
-  if (t->stack) return 1; /* a suspended task, resuming */
+  /* acquire: pairs with the CAS that moved the word (and, for a resume,
+   * with the wake that queued it). */
+  unsigned st = atomic_load_explicit(&t->start, memory_order_acquire);
+  if (st == WEFT__T_STARTED) return 1; /* a suspended task, resuming */
+  if (st == WEFT__T_INLINED) {
+    /* Two queue entries may name an inlined task: its stale spawn entry,
+     * and a resume entry if it suspended. They are the same pointer, so
+     * the first dequeued is the one dropped (with the reference the spawn
+     * entry held) and the second resumes it; a resume entry can only exist
+     * once the task has suspended, so dropping one never loses a run. */
+    if (atomic_exchange_explicit(&t->stale, 0, memory_order_acq_rel)) {
+      weft__future_unref(&t->fut);
+      return 0;
+    }
+    return 1;
+  }
   unsigned expect = WEFT__T_NEW;
-  /* acq_rel: decides against weft__task_cancel which of us owns the start. */
+  /* acq_rel: decides against weft__task_cancel and an inlining awaiter
+   * which of us owns the start. */
   if (!atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_STARTED,
                                                memory_order_acq_rel, memory_order_acquire)) {
+    if (expect == WEFT__T_INLINED) return weft__task_prepare(w, t);
     weft__task_discard(w, t); /* cancelled first; the canceller settled it */
     return 0;
   }
@@ -222,6 +239,8 @@ static void weft__switch_out(struct weft__task *self, int exiting, weft__after_f
   }
   struct weft__ctx *to = next ? &next->ctx : &w->sched;
   w->current = next;
+  WEFT__COUNT(w, switches);
+  if (next) WEFT__COUNT(w, runs);
   if (exiting) weft__ctx_exit(&self->ctx, to, after, arg);
   weft__stack_check(self->stack);
   weft__ctx_switch(&self->ctx, to, after, arg);
@@ -360,10 +379,117 @@ static void weft__await_after(void *arg) {
   weft__task_schedule(self);
 }
 
+/* ---- running an awaited task inline ----------------------------------------------
+ *
+ * Awaiting a task of the same runtime that has not started runs it right
+ * here, as a call on the awaiter's stack: no switch, no stack of its own,
+ * no waiter, no wake-up. (Work-first, as Cilk and libfork do for a join.)
+ * Only the awaited task itself is run so: it is what the awaiter waits for
+ * anyway, so no new deadlock can arise; running some *other* queued task
+ * here could, if that task waited for something the awaiter does later.
+ *
+ * The inlined task is a full task: it has its own context record, borrowing
+ * the awaiter's stack, so it may suspend (await, yield) and resume on
+ * another worker, the awaiter's frames parked below it. When its body
+ * returns, control returns to the awaiter's frame.
+ *
+ * Its queue entry: if it is the bottom of this worker's deque (a fork-join
+ * await of the last spawn), it is popped; otherwise it is claimed with a
+ * CAS to INLINED and the stale entry is dropped by whoever dequeues it —
+ * this worker drops stale entries from its deque's bottom after each
+ * inline run, so they do not pile up. Only when enough stack is left. */
+
+#define WEFT__INLINE_MIN_STACK (16u * 1024u)
+
+static int weft__stack_room(struct weft__task *self) {
+  char *sp = __builtin_frame_address(0);
+  size_t room = (size_t)(sp - self->stack->lo);
+  return room > WEFT__INLINE_MIN_STACK && room > self->stack->size / 4;
+}
+
+/* Pops stale entries (of inlined or cancelled tasks) off the deque's bottom. */
+static void weft__drop_stale(struct weft__worker *w) {
+  for (;;) {
+    long long b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+    long long t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
+    if (b <= t) return;
+    struct weft__task *x =
+        atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+    unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
+    if (!(st == WEFT__T_CANCELLED ||
+          (st == WEFT__T_INLINED && atomic_load_explicit(&x->stale, memory_order_acquire))))
+      return; /* runnable: leave it */
+    if (weft__deque_pop(&w->dq) != x) return; /* a thief took it (it was the last) */
+    if (weft__task_prepare(w, x)) { /* its stale mark went meanwhile: it is a resume */
+      weft__push_local(w, x);
+      return;
+    }
+  }
+}
+
+/* Runs `c` (claimed: STARTED if popped, INLINED if its entry is queued) on
+ * the calling task's stack. */
+static void weft__run_inline(struct weft__task *self, struct weft__task *c, int popped) {
+  struct weft__worker *w = weft__worker_current();
+  weft__ctx_borrow(&c->ctx, &self->ctx);
+  c->stack = self->stack;
+  w->current = c;
+  WEFT__COUNT(w, inlined);
+  void *ret = c->fn(c->arg);
+  /* Possibly on another worker now, if c suspended. */
+  w = weft__worker_current();
+  weft__future_settle_owned(&c->fut, ret, 0);
+  w->live_delta--;
+  w->current = self;
+  c->stack = NULL;
+  if (popped) weft__future_unref(&c->fut); /* the runtime's reference */
+  weft__drop_stale(w);
+}
+
+/* 1 if `c` was run inline (it has settled), 0 if the caller must wait. */
+static int weft__try_inline(struct weft__task *self, struct weft__task *c) {
+  if (c->rt != self->rt || atomic_load_explicit(&c->start, memory_order_relaxed) != WEFT__T_NEW)
+    return 0;
+  if (weft__coro_current() || weft__future_in_dispatch() || !weft__stack_room(self)) return 0;
+  struct weft__worker *w = weft__worker_current();
+  long long b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+  long long t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
+  int popped = 0;
+  unsigned expect = WEFT__T_NEW;
+  if (b > t && atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
+                                    memory_order_relaxed) == c) {
+    struct weft__task *x = weft__deque_pop(&w->dq);
+    if (x != c) {
+      if (x) weft__push_local(w, x);
+      return 0; /* a thief took it */
+    }
+    popped = 1;
+    /* acq_rel: decides against weft__task_cancel (see weft__task_prepare). */
+    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_STARTED,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+      weft__task_discard(w, c); /* cancelled: it has settled */
+      return 1;
+    }
+  } else {
+    /* Mark the spawn entry stale before the claim publishes it (the CAS
+     * releases this store to whoever acquires INLINED). */
+    atomic_store_explicit(&c->stale, 1, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+      atomic_store_explicit(&c->stale, 0, memory_order_relaxed);
+      return 0; /* a thief or a cancel got there first */
+    }
+  }
+  weft__run_inline(self, c, popped);
+  return 1;
+}
+
 int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
   if (weft__cancelled(self)) return ECANCELED;
   if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
   if (&self->fut == f) return EDEADLK;
+  struct weft__task *ft = weft__as_task(f);
+  if (ft && weft__try_inline(self, ft)) return weft_future_result(f, value);
   if (weft__coro_current() || weft__future_in_dispatch()) return EPERM;
   struct weft__task_waiter *node = weft__node_get();
   if (!node) return ENOMEM;
@@ -379,7 +505,6 @@ int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
   node->task = self;
   node->gen = gen;
   atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
-  struct weft__task *ft = weft__as_task(f);
   struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
   weft__switch_out(self, 0, weft__await_after, &op);
   /* Resumed: by the settle, or by a cancel. */
@@ -517,7 +642,10 @@ static struct weft__task *weft__steal_any(struct weft__worker *w) {
     struct weft__worker *v = rt->workers[(start + i) % n];
     if (v == w) continue;
     struct weft__task *t = weft__deque_steal(&v->dq);
-    if (t) return t;
+    if (t) {
+      WEFT__COUNT(w, steals);
+      return t;
+    }
   }
   return NULL;
 }
@@ -529,6 +657,9 @@ static struct weft__task *weft__take_injected(struct weft__worker *w) {
   if (max > WEFT__DEQUE_CAP / 2) max = WEFT__DEQUE_CAP / 2;
   struct weft__task *t = weft__inject_pop(&w->rt->inject, max, &n);
   if (!t) return NULL;
+  atomic_store_explicit(&w->stats.injected,
+                        atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + n,
+                        memory_order_relaxed);
   struct weft__task *rest = t->next;
   while (rest) {
     struct weft__task *nx = rest->next;
@@ -596,6 +727,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     }
     /* release: the flushed live count is visible to the destroyer that
      * reads an odd park_gen (acquire). */
+    WEFT__COUNT(w, parks);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     weft__park_wait(&rt->park, key);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
@@ -617,6 +749,8 @@ static void *weft__worker_main(void *arg) {
     if (!t) break;
     if (!weft__task_prepare(w, t)) continue;
     w->current = t;
+    WEFT__COUNT(w, switches);
+    WEFT__COUNT(w, runs);
     weft__ctx_switch(&w->sched, &t->ctx, NULL, NULL);
     /* Back on the worker's own stack (w is still ours: this context never
      * migrates); the post-switch action of whoever left has run. */

@@ -33,6 +33,16 @@ struct weft__freelist {
   unsigned n;
 };
 
+/* Statistics: written by the owner only (load + store, no lock prefix),
+ * read by anyone with relaxed loads. */
+struct weft__stats {
+  atomic_ullong spawns, runs, switches, steals, injected, parks, inlined;
+};
+#define WEFT__COUNT(w, field)                                                          \
+  atomic_store_explicit(&(w)->stats.field,                                             \
+                        atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + 1, \
+                        memory_order_relaxed)
+
 struct weft__worker {
   struct weft__deque dq; /* thief-visible */
 
@@ -48,6 +58,9 @@ struct weft__worker {
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
   pthread_t thread;
+
+  /* Read by weft_runtime_stats from any thread. */
+  _Alignas(WEFT__CACHELINE) struct weft__stats stats;
 
   /* Read by the destroying thread: odd while parked (with live_delta
    * flushed), bumped on every park and every wake. */

@@ -120,6 +120,30 @@ WEFT_API weft_runtime *weft_runtime_current(void);
  */
 WEFT_API weft_future *weft_task_current(void);
 
+/**
+ * Counters of what a worker (or all of them) did. Always on; each worker
+ * counts for itself without atomic read-modify-writes, and a read sums
+ * them: a snapshot, not a consistent cut, while the runtime runs.
+ */
+typedef struct weft_worker_stats {
+  unsigned long long spawns;   /**< tasks spawned from this worker */
+  unsigned long long runs;     /**< times a task was switched to (first run or resume) */
+  unsigned long long switches; /**< context switches made (to tasks or to the scheduler) */
+  unsigned long long steals;   /**< tasks this worker took from other workers' deques */
+  unsigned long long injected; /**< tasks it took from the injection queue */
+  unsigned long long parks;    /**< times it went to sleep for lack of work */
+  unsigned long long inlined;  /**< awaited tasks it ran inline, on the awaiter's stack */
+} weft_worker_stats;
+
+/**
+ * Reads `rt`'s counters: their sum into `total` (may be NULL) and, if
+ * `per_worker` is not NULL, worker i's into per_worker[i] for i < n.
+ * Callable from anywhere.
+ * @return 0; EINVAL if `rt` is NULL.
+ */
+WEFT_API int weft_runtime_stats(const weft_runtime *rt, weft_worker_stats *total,
+                                weft_worker_stats *per_worker, unsigned n);
+
 WEFT__EXTERN_C_END
 
 #endif /* WEFT_RUNTIME_H */
