@@ -42,7 +42,12 @@ int weft__deque_push(struct weft__deque *d, void *x) {
 }
 
 void *weft__deque_pop(struct weft__deque *d) {
-  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  /* Empty without the fence: top only grows, so a top we read at or past
+   * bottom stays so until the owner (we) pushes. A stale, smaller top only
+   * sends us down the full path below. */
+  if (atomic_load_explicit(&d->top, memory_order_relaxed) >= b) return NULL;
+  b -= 1;
   atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
   /* seq_cst fence: the store of bottom must be visible before we read top.
    * Pairs with the fence in steal between reading top and bottom: of an
