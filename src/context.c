@@ -2,6 +2,8 @@
  * sanitizer annotations around it. See context.h for the contract. */
 #include "context.h"
 
+#include "thread.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,22 +35,13 @@ struct weft__switch {
   void *after_arg;
 };
 
-static WEFT__TLS struct weft__ctx *weft__running_ctx;
 static WEFT__TLS struct weft__ctx weft__thread_ctx;
 
-/* Thread-local writes after a jump go through a call the compiler cannot
- * see into: code after jump_fcontext may run on another thread, and a
- * thread-pointer computed before the jump must not be reused (on aarch64
- * GCC keeps TPIDR_EL0 in a register across calls). */
-__attribute__((noinline)) static void weft__set_running(struct weft__ctx *c) {
-  __asm__ volatile("" ::: "memory");
-  weft__running_ctx = c;
-}
+/* After a jump, the thread-local state is reached through weft__thread()
+ * again: this code may now run on another thread (thread.h). */
+static inline void weft__set_running(struct weft__ctx *c) { weft__thread()->running = c; }
 
-__attribute__((noinline)) struct weft__ctx *weft__ctx_running(void) {
-  __asm__ volatile("" ::: "memory");
-  return weft__running_ctx;
-}
+struct weft__ctx *weft__ctx_running(void) { return weft__thread()->running; }
 
 /* On the destination side of every jump: record where the source stopped,
  * then run the source's post-switch action. */

@@ -18,6 +18,7 @@
 #include "context.h"
 #include "sanitize.h"
 #include "stack.h"
+#include "thread.h"
 
 struct weft_coro {
   struct weft__ctx ctx;     /* the coroutine's own context */
@@ -31,17 +32,9 @@ struct weft_coro {
   char name[32];
 };
 
-static WEFT__TLS weft_coro *weft__cur;
-
-/* Not inlined, with a compiler barrier: see the TLS rule in worker.h. */
-__attribute__((noinline)) weft_coro *weft__coro_current(void) {
-  __asm__ volatile("" ::: "memory");
-  return weft__cur;
-}
-__attribute__((noinline)) static void weft__coro_set_current(weft_coro *co) {
-  __asm__ volatile("" ::: "memory");
-  weft__cur = co;
-}
+/* The innermost standalone coroutine, in the per-thread state (thread.h). */
+weft_coro *weft__coro_current(void) { return weft__thread()->coro; }
+static void weft__coro_set_current(weft_coro *co) { weft__thread()->coro = co; }
 
 /* Post-switch action of a finished body, run on the caller's side. */
 static void weft__coro_release_stack(void *arg) {

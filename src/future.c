@@ -26,24 +26,14 @@
 #include "park.h"
 #include "sanitize.h"
 #include "task.h"
+#include "thread.h"
 #include "worker.h"
 
 /* ---- settling ------------------------------------------------------------- */
 
-struct weft__dispatch {
-  int active;
-  weft_future *head, *tail;
-};
-static WEFT__TLS struct weft__dispatch weft__dispatch_tls;
-
-/* Not inlined: see the TLS rule in worker.h. Callers use the pointer only
- * until their next suspension (firing waiters never suspends). */
-__attribute__((noinline)) static struct weft__dispatch *weft__dispatch_get(void) {
-  __asm__ volatile("" ::: "memory");
-  return &weft__dispatch_tls;
-}
-
-int weft__future_in_dispatch(void) { return weft__dispatch_get()->active; }
+/* The dispatch queue lives in the per-thread state (thread.h); firing
+ * waiters never suspends, so the pointer stays valid for the whole loop. */
+int weft__future_in_dispatch(void) { return weft__thread()->dispatching; }
 
 void weft__future_init(weft_future *f, enum weft__fkind kind, unsigned refs) {
   f->magic = WEFT__F_MAGIC;
@@ -76,29 +66,29 @@ static void weft__fire_list(weft_future *f, struct weft__waiter *list) {
 }
 
 static void weft__dispatch(weft_future *f, struct weft__waiter *list) {
-  struct weft__dispatch *d = weft__dispatch_get();
-  if (d->active) {
+  struct weft__thread *d = weft__thread();
+  if (d->dispatching) {
     /* Inside a waiter already: queue, keeping f alive until fired. */
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     f->dispatch_list = list;
     f->dispatch_next = NULL;
-    if (d->tail)
-      d->tail->dispatch_next = f;
+    if (d->dispatch_tail)
+      d->dispatch_tail->dispatch_next = f;
     else
-      d->head = f;
-    d->tail = f;
+      d->dispatch_head = f;
+    d->dispatch_tail = f;
     return;
   }
-  d->active = 1;
+  d->dispatching = 1;
   weft__fire_list(f, list);
-  while (d->head) {
-    weft_future *g = d->head;
-    d->head = g->dispatch_next;
-    if (!d->head) d->tail = NULL;
+  while (d->dispatch_head) {
+    weft_future *g = d->dispatch_head;
+    d->dispatch_head = g->dispatch_next;
+    if (!d->dispatch_head) d->dispatch_tail = NULL;
     weft__fire_list(g, g->dispatch_list);
     weft__future_unref(g);
   }
-  d->active = 0;
+  d->dispatching = 0;
 }
 
 int weft__future_settle(weft_future *f, void *value, int err) {
@@ -249,10 +239,10 @@ static int weft__thread_await(weft_future *f, void **value) {
 
 int weft_await(weft_future *f, void **value) {
   if (!weft__future_valid(f)) return EINVAL;
-  struct weft__task *self = weft__task_self();
-  if (self) return weft__task_await(self, f, value);
+  struct weft__thread *th = weft__thread();
+  if (th->worker && th->worker->current) return weft__task_await(th, f, value);
   if (weft__future_done(f)) return weft__future_read(f, value);
-  if (weft__worker_current()) return EPERM; /* on a worker, outside any task */
+  if (th->worker) return EPERM; /* on a worker, outside any task */
   return weft__thread_await(f, value);
 }
 

@@ -123,8 +123,9 @@ void weft__task_schedule(struct weft__task *t);
 void weft__task_wake(struct weft__task *t, uint32_t gen);
 /* Frees a finished task's memory (the last reference is gone). */
 void weft__task_free(struct weft__task *t);
-/* Waits in the calling task for f; see weft_await. */
-int weft__task_await(struct weft__task *self, weft_future *f, void **value);
+/* Waits in the calling task (th->worker->current) for f; see weft_await. */
+struct weft__thread;
+int weft__task_await(struct weft__thread *th, weft_future *f, void **value);
 /* Cancels a task (see weft_cancel). */
 int weft__task_cancel(struct weft__task *t);
 

@@ -39,21 +39,16 @@
 #include "coro.h"
 #include "sanitize.h"
 #include "stack.h"
+#include "thread.h"
 #include "worker.h"
 
 #define WEFT__SPIN_ROUNDS 64
 #define WEFT__FAIRNESS_TICK 61
 
-static WEFT__TLS struct weft__worker *weft__tls_worker;
+struct weft__worker *weft__worker_current(void) { return weft__thread()->worker; }
 
-__attribute__((noinline)) struct weft__worker *weft__worker_current(void) {
-  __asm__ volatile("" ::: "memory");
-  return weft__tls_worker;
-}
-
-__attribute__((noinline)) struct weft__task *weft__task_self(void) {
-  __asm__ volatile("" ::: "memory");
-  struct weft__worker *w = weft__tls_worker;
+struct weft__task *weft__task_self(void) {
+  struct weft__worker *w = weft__thread()->worker;
   return w ? w->current : NULL;
 }
 
@@ -162,11 +157,17 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
 
 /* Readies `t` to be switched to: a task that has never run gets its stack
  * now (not when it was queued). Returns 0 if it must not run. */
-static int weft__task_prepare(struct weft__worker *w, struct weft__task *t) {
+static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t, unsigned st);
+
+static inline int weft__task_prepare(struct weft__worker *w, struct weft__task *t) {
   /* acquire: pairs with the CAS that moved the word (and, for a resume,
    * with the wake that queued it). */
   unsigned st = atomic_load_explicit(&t->start, memory_order_acquire);
-  if (st == WEFT__T_STARTED) return 1; /* a suspended task, resuming */
+  if (WEFT__LIKELY(st == WEFT__T_STARTED)) return 1; /* a suspended task, resuming */
+  return weft__task_prepare_slow(w, t, st);
+}
+
+static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t, unsigned st) {
   if (st == WEFT__T_INLINED) {
     /* Two queue entries may name an inlined task: its stale spawn entry,
      * and a resume entry if it suspended. They are the same pointer, so
@@ -231,9 +232,8 @@ static struct weft__task *weft__local_next(struct weft__worker *w) {
 /* Leaves the running task `self` for the next local task, or for the
  * scheduler loop; after(arg) runs on the other side. Returns when `self`
  * is resumed (possibly on another worker), unless `exiting`. */
-static void weft__switch_out(struct weft__task *self, int exiting, weft__after_fn after,
-                             void *arg) {
-  struct weft__worker *w = weft__worker_current();
+static void weft__switch_out(struct weft__worker *w, struct weft__task *self, int exiting,
+                             weft__after_fn after, void *arg) {
   struct weft__task *next;
   while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
   }
@@ -262,8 +262,9 @@ static void weft__task_entry(void *arg) {
   weft__stack_check(t->stack);
   /* Settling may wake waiters into this worker's LIFO slot: they run next. */
   weft__future_settle_owned(&t->fut, ret, 0); /* only this coroutine settles a started task */
-  weft__worker_current()->live_delta--;
-  weft__switch_out(t, 1, weft__task_release, t);
+  struct weft__worker *w = weft__worker_current();
+  w->live_delta--;
+  weft__switch_out(w, t, 1, weft__task_release, t);
 }
 
 /* ---- suspending: await, yield ---------------------------------------------------
@@ -447,11 +448,12 @@ static void weft__run_inline(struct weft__task *self, struct weft__task *c, int 
 }
 
 /* 1 if `c` was run inline (it has settled), 0 if the caller must wait. */
-static int weft__try_inline(struct weft__task *self, struct weft__task *c) {
+static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
+                            struct weft__task *c) {
   if (c->rt != self->rt || atomic_load_explicit(&c->start, memory_order_relaxed) != WEFT__T_NEW)
     return 0;
-  if (weft__coro_current() || weft__future_in_dispatch() || !weft__stack_room(self)) return 0;
-  struct weft__worker *w = weft__worker_current();
+  if (th->coro || th->dispatching || !weft__stack_room(self)) return 0;
+  struct weft__worker *w = th->worker;
   long long b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
   long long t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
   int popped = 0;
@@ -484,13 +486,14 @@ static int weft__try_inline(struct weft__task *self, struct weft__task *c) {
   return 1;
 }
 
-int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
+int weft__task_await(struct weft__thread *th, weft_future *f, void **value) {
+  struct weft__task *self = th->worker->current;
   if (weft__cancelled(self)) return ECANCELED;
   if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
   if (&self->fut == f) return EDEADLK;
   struct weft__task *ft = weft__as_task(f);
-  if (ft && weft__try_inline(self, ft)) return weft_future_result(f, value);
-  if (weft__coro_current() || weft__future_in_dispatch()) return EPERM;
+  if (ft && weft__try_inline(th, self, ft)) return weft_future_result(f, value);
+  if (th->coro || th->dispatching) return EPERM;
   struct weft__task_waiter *node = weft__node_get();
   if (!node) return ENOMEM;
   uint32_t gen = ++self->wait_gen;
@@ -506,7 +509,8 @@ int weft__task_await(struct weft__task *self, weft_future *f, void **value) {
   node->gen = gen;
   atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
   struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
-  weft__switch_out(self, 0, weft__await_after, &op);
+  weft__switch_out(th->worker, self, 0, weft__await_after, &op);
+  /* th and its worker are stale from here: we may be on another thread. */
   /* Resumed: by the settle, or by a cancel. */
   if (op.reg) weft__unregister(self);
   /* acquire: pairs with the release of whoever woke us. */
@@ -539,9 +543,38 @@ static void weft__yield_after(void *arg) {
 }
 
 int weft_yield(void) {
-  struct weft__task *self = weft__task_self();
-  if (!self || weft__coro_current() || weft__future_in_dispatch()) return EPERM;
-  weft__switch_out(self, 0, weft__yield_after, self);
+  struct weft__thread *th = weft__thread();
+  struct weft__worker *w = th->worker;
+  struct weft__task *self = w ? w->current : NULL;
+  if (!self || th->coro || th->dispatching) return EPERM;
+  struct weft__task *next;
+  while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
+  }
+  if (next && !(w->rt->nworkers > 1 &&
+                atomic_load_explicit(&w->rt->nidle, memory_order_relaxed) > 0)) {
+    /* Straight to the next local task. The yield queue is owner-only: no
+     * other thread can see us in it, and this one only looks at it after
+     * the jump below has saved our registers — so, unlike anything shared,
+     * it may be written before the switch, with no post-switch action. */
+    self->next = NULL;
+    if (w->yq_tail)
+      w->yq_tail->next = self;
+    else
+      w->yq_head = self;
+    w->yq_tail = self;
+    w->current = next;
+    WEFT__COUNT(w, switches);
+    WEFT__COUNT(w, runs);
+    weft__stack_check(self->stack);
+    weft__ctx_switch(&self->ctx, &next->ctx, NULL, NULL);
+  } else {
+    if (next) { /* someone is idle: let yield_after share the queue; next runs first */
+      struct weft__task *old = w->lifo;
+      w->lifo = next;
+      if (old) weft__push_local(w, old);
+    }
+    weft__switch_out(w, self, 0, weft__yield_after, self);
+  }
   return weft__cancelled(self) ? ECANCELED : 0;
 }
 
@@ -737,7 +770,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
 
 static void *weft__worker_main(void *arg) {
   struct weft__worker *w = arg;
-  weft__tls_worker = w;
+  weft__thread()->worker = w;
   char name[16];
   snprintf(name, sizeof name, "weft-w%u", w->index);
   pthread_setname_np(pthread_self(), name);

@@ -1,0 +1,31 @@
+/* thread — everything weft keeps per thread, in one place, behind one
+ * accessor.
+ *
+ * THE TLS RULE (see also worker.h). Code that may run in a coroutine must
+ * not keep a thread-local's address across a switch: the coroutine may
+ * resume on another thread, and the compiler may have cached the thread
+ * pointer (on aarch64 GCC keeps TPIDR_EL0 in a register across calls;
+ * glibc declares __errno_location const). weft__thread() is not inlined
+ * and has a compiler barrier: call it again after every switch, and use
+ * its result only until the next one. One struct keeps that to a single
+ * call on the hot paths (yield, await, the switch itself).
+ */
+#ifndef WEFT_THREAD_H
+#define WEFT_THREAD_H
+
+struct weft__worker;
+struct weft_coro;
+struct weft__ctx;
+struct weft_future;
+
+struct weft__thread {
+  struct weft__worker *worker; /* this thread is that runtime worker, or NULL */
+  struct weft_coro *coro;      /* innermost standalone coroutine running here */
+  struct weft__ctx *running;   /* the context running now (NULL: never switched) */
+  int dispatching;             /* firing future waiters (future.c): no suspension */
+  struct weft_future *dispatch_head, *dispatch_tail;
+};
+
+struct weft__thread *weft__thread(void);
+
+#endif
