@@ -240,7 +240,7 @@ static void *many_body(void *arg) {
 #define MANY_BUDGET 0 /* keep the default */
 #endif
 
-Test(stack, a_hundred_thousand_coroutines_alive_at_once, .timeout = 600) {
+Test(stack, a_hundred_thousand_coroutines_alive_at_once) {
   if (MANY_BUDGET) weft__stack_set_guarded_budget(MANY_BUDGET);
   struct weft__stack_stats before = pool_stats();
   weft_coro **co = calloc(MANY, sizeof *co);
