@@ -1,0 +1,996 @@
+/* The runtime (weft/runtime.h), black-box: results of parallel programs at
+ * several worker counts, cancellation, parking and waking, yield order.
+ *
+ * Checks inside coroutines and worker-side code use CHECK (print, abort):
+ * Criterion's cr_assert longjmps and must only run on the test's main
+ * thread. Every test ends with a leak check (ASan builds): Criterion does
+ * not fail a test for leaks LeakSanitizer finds at exit, so RT_TEST calls
+ * it at the end of each body. Workload sizes shrink under sanitizers. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "weft.h"
+
+/* ---- shared test scaffolding (kept identical in test_future.c, test_misuse.c) ---- */
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#else
+#define T_TSAN 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define T_ASAN 1
+#include <sanitizer/lsan_interface.h>
+#else
+#define T_ASAN 0
+#endif
+/* A workload size: full in plain builds, smaller under ASan, smallest under TSan. */
+#define SIZED(full, asan, tsan) (T_TSAN ? (tsan) : T_ASAN ? (asan) : (full))
+
+#define IP(x) ((void *)(intptr_t)(x))
+#define PI(p) ((intptr_t)(p))
+
+/* For code that is not the test's main thread (coroutines, helper threads). */
+#define CHECK(cond, ...)                                                        \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                             \
+      fputc('\n', stderr);                                                      \
+      abort();                                                                  \
+    }                                                                           \
+  } while (0)
+#define CHECK_RC(expr, want)                                                    \
+  do {                                                                          \
+    int rc_ = (expr);                                                           \
+    CHECK(rc_ == (want), "%s returned %s, expected %s", #expr, weft_err_name(rc_), \
+          weft_err_name(want));                                                 \
+  } while (0)
+/* For the test's main thread. */
+#define ASSERT_RC(expr, want)                                                        \
+  do {                                                                               \
+    int rc_ = (expr);                                                                \
+    cr_assert_eq(rc_, (want), "%s returned %s, expected %s", #expr, weft_err_name(rc_), \
+                 weft_err_name(want));                                               \
+  } while (0)
+
+static void leak_check(void) {
+#if T_ASAN
+  cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks (above)");
+#endif
+}
+
+/* A Criterion test whose body is followed by the leak check. */
+#define RT_TEST(suite, name, ...)                                         \
+  static void suite##_##name##_body(void);                                \
+  Test(suite, name, ##__VA_ARGS__) {                                      \
+    suite##_##name##_body();                                              \
+    leak_check();                                                         \
+  }                                                                       \
+  static void suite##_##name##_body(void)
+
+/* Criterion's own main, except that in ASan builds the runner process (which
+ * runs no weft code: each test runs in a worker process of its own) does
+ * not report leaks at exit: Criterion 2.4's runner sometimes leaks an event
+ * when tests run in parallel, which would fail the whole program. Workers
+ * never run this main. */
+int main(int argc, char **argv) {
+#if T_ASAN
+  __lsan_disable();
+#endif
+  struct criterion_test_set *tests = criterion_initialize();
+  int ok = 1;
+  if (criterion_handle_args(argc, argv, true)) ok = criterion_run_all_tests(tests);
+  criterion_finalize(tests);
+  return ok ? 0 : 1;
+}
+
+/* The seed of a randomised test: WEFT_TEST_SEED if set, else fresh. */
+static uint64_t test_seed(void) {
+  const char *s = getenv("WEFT_TEST_SEED");
+  if (s && *s) return strtoull(s, NULL, 0);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ts.tv_sec << 20) ^
+         (uint64_t)getpid();
+}
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static weft_runtime *make_rt(unsigned workers) {
+  weft_runtime_config cfg;
+  weft_runtime_config_init(&cfg);
+  cfg.workers = workers;
+  weft_runtime *rt = NULL;
+  ASSERT_RC(weft_runtime_create(&rt, &cfg), 0);
+  cr_assert_not_null(rt);
+  cr_assert_eq(weft_runtime_workers(rt), workers);
+  return rt;
+}
+
+/* Spins (yielding the CPU) until *p >= v. A hang is caught by the test's timeout. */
+static void wait_at_least(atomic_int *p, int v) {
+  while (atomic_load(p) < v) sched_yield();
+}
+
+/* ---- worker counts ---------------------------------------------------------------- */
+
+/* 8 oversubscribes a 2-core machine on purpose. */
+static unsigned worker_counts[] = {1, 2, 3, 4, 8};
+#define NWC (sizeof worker_counts / sizeof worker_counts[0])
+
+/* ---- fib: spawn one half, compute the other inline, await ---------------------------- */
+
+#define FIB_N SIZED(20, 18, 14)
+
+static long fib_seq(long n) { return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2); }
+
+static void *fib_task(void *arg) {
+  intptr_t n = PI(arg);
+  if (n < 2) return arg;
+  weft_future *child;
+  CHECK_RC(weft_spawn(fib_task, IP(n - 1), &child), 0);
+  intptr_t b = PI(fib_task(IP(n - 2)));
+  void *a = NULL;
+  CHECK_RC(weft_await(child, &a), 0);
+  CHECK_RC(weft_future_release(child), 0);
+  return IP(PI(a) + b);
+}
+
+ParameterizedTestParameters(results, fib) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, fib, .timeout = 120) {
+  weft_runtime *rt = make_rt(*workers);
+  void *r = NULL;
+  ASSERT_RC(weft_run_until_complete(rt, fib_task, IP(FIB_N), &r), 0);
+  cr_expect_eq(PI(r), fib_seq(FIB_N), "fib(%d) = %ld with %u workers, expected %ld", FIB_N,
+               (long)PI(r), *workers, fib_seq(FIB_N));
+  if (FIB_N == 20) cr_expect_eq(PI(r), 6765);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* ---- skynet: ten children per node -------------------------------------------------- */
+
+/* Leaves 10^SKYNET_LEVELS; the sum of 0 .. leaves-1. */
+#define SKYNET_LEVELS SIZED(6, 5, 4)
+
+/* arg = (num << 3) | level: a node covering 10^level leaves from num on. */
+static void *skynet_task(void *arg) {
+  uintptr_t a = (uintptr_t)arg;
+  unsigned level = (unsigned)(a & 7);
+  uintptr_t num = a >> 3;
+  if (level == 0) return (void *)num;
+  uintptr_t size = 1;
+  for (unsigned i = 1; i < level; i++) size *= 10; /* each child's leaves */
+  weft_future *kids[10];
+  for (uintptr_t i = 0; i < 10; i++)
+    CHECK_RC(weft_spawn(skynet_task, (void *)(((num + i * size) << 3) | (level - 1)), &kids[i]), 0);
+  uintptr_t sum = 0;
+  for (int i = 0; i < 10; i++) {
+    void *v = NULL;
+    CHECK_RC(weft_await(kids[i], &v), 0);
+    CHECK_RC(weft_future_release(kids[i]), 0);
+    sum += (uintptr_t)v;
+  }
+  return (void *)sum;
+}
+
+ParameterizedTestParameters(results, skynet) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, skynet, .timeout = 180) {
+  weft_runtime *rt = make_rt(*workers);
+  unsigned long long leaves = 1;
+  for (int i = 0; i < SKYNET_LEVELS; i++) leaves *= 10;
+  void *r = NULL;
+  ASSERT_RC(weft_run_until_complete(rt, skynet_task, (void *)(uintptr_t)SKYNET_LEVELS, &r), 0);
+  unsigned long long want = leaves * (leaves - 1) / 2;
+  cr_expect_eq((unsigned long long)(uintptr_t)r, want, "skynet(%llu) = %llu with %u workers, expected %llu",
+               leaves, (unsigned long long)(uintptr_t)r, *workers, want);
+  if (leaves == 1000000) cr_expect_eq((unsigned long long)(uintptr_t)r, 499999500000ull);
+  if (leaves == 10000) cr_expect_eq((unsigned long long)(uintptr_t)r, 49995000ull);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* ---- a random await graph ---------------------------------------------------------- *
+ * N tasks, spawned in order; task i awaits a random subset of tasks j < i
+ * (their futures read from a shared array, written before task i was
+ * spawned), sometimes yields, and returns f(i, what it awaited). The result
+ * of every task is checked against the same computation done sequentially. */
+
+#define GRAPH_N SIZED(2000, 800, 150)
+#define GRAPH_MAXD 5
+
+struct gnode {
+  struct graph *g;
+  unsigned i;
+  unsigned nd;
+  unsigned dep[GRAPH_MAXD];
+  unsigned yields; /* weft_yield calls before, between and after the awaits */
+};
+
+struct graph {
+  unsigned n;
+  uint64_t seed;
+  struct gnode *nodes;
+  weft_future **futs;
+  uintptr_t *expect;
+  uintptr_t *got; /* written by the spawner's side after awaiting */
+};
+
+static uintptr_t graph_mix(unsigned i, unsigned k, uintptr_t h, uintptr_t v) {
+  h ^= v * (2 * (uintptr_t)k + 1) + i;
+  h = (h << 17) | (h >> (sizeof h * 8 - 17));
+  return h * (uintptr_t)0xbf58476d1ce4e5b9ull;
+}
+
+static void *graph_task(void *arg) {
+  struct gnode *nd = arg;
+  struct graph *g = nd->g;
+  uintptr_t h = (uintptr_t)(nd->i + 1) * (uintptr_t)0x9e3779b97f4a7c15ull;
+  unsigned y = nd->yields;
+  for (unsigned k = 0; k < nd->nd; k++) {
+    if (y && (y-- & 1)) CHECK_RC(weft_yield(), 0);
+    void *v = NULL;
+    int rc = weft_await(g->futs[nd->dep[k]], &v);
+    CHECK(rc == 0, "seed %#llx: task %u awaiting task %u: %s", (unsigned long long)g->seed, nd->i,
+          nd->dep[k], weft_err_name(rc));
+    h = graph_mix(nd->i, k, h, (uintptr_t)v);
+  }
+  while (y--) CHECK_RC(weft_yield(), 0);
+  return (void *)h;
+}
+
+static void graph_build(struct graph *g, unsigned n, uint64_t seed) {
+  g->n = n;
+  g->seed = seed;
+  g->nodes = calloc(n, sizeof *g->nodes);
+  g->futs = calloc(n, sizeof *g->futs);
+  g->expect = calloc(n, sizeof *g->expect);
+  g->got = calloc(n, sizeof *g->got);
+  cr_assert(g->nodes && g->futs && g->expect && g->got);
+  uint64_t s = seed;
+  for (unsigned i = 0; i < n; i++) {
+    struct gnode *nd = &g->nodes[i];
+    nd->g = g;
+    nd->i = i;
+    nd->nd = i ? (unsigned)(rng_next(&s) % (GRAPH_MAXD + 1)) : 0;
+    if (nd->nd > i) nd->nd = i;
+    for (unsigned k = 0; k < nd->nd; k++) {
+      /* Mostly recent tasks (likely still pending), sometimes any older one. */
+      uint64_t r = rng_next(&s);
+      unsigned back = (r & 1) ? (unsigned)(r >> 1) % (i < 16 ? i : 16) : (unsigned)(r >> 1) % i;
+      nd->dep[k] = i - 1 - back;
+    }
+    uint64_t r = rng_next(&s);
+    nd->yields = (r % 4 == 0) ? (unsigned)(r >> 8) % 4 : 0;
+    /* The same function, sequentially. */
+    uintptr_t h = (uintptr_t)(i + 1) * (uintptr_t)0x9e3779b97f4a7c15ull;
+    for (unsigned k = 0; k < nd->nd; k++) h = graph_mix(i, k, h, g->expect[nd->dep[k]]);
+    g->expect[i] = h;
+  }
+}
+
+static void graph_check_and_free(struct graph *g, unsigned workers, const char *how) {
+  for (unsigned i = 0; i < g->n; i++)
+    cr_expect_eq(g->got[i], g->expect[i], "seed %#llx (WEFT_TEST_SEED), %s, %u workers: task %u got %#llx, expected %#llx",
+                 (unsigned long long)g->seed, how, workers, i, (unsigned long long)g->got[i],
+                 (unsigned long long)g->expect[i]);
+  free(g->nodes);
+  free(g->futs);
+  free(g->expect);
+  free(g->got);
+}
+
+ParameterizedTestParameters(results, graph_spawned_from_main) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, graph_spawned_from_main, .timeout = 120) {
+  struct graph g;
+  uint64_t seed = test_seed();
+  graph_build(&g, GRAPH_N, seed);
+  weft_runtime *rt = make_rt(*workers);
+  for (unsigned i = 0; i < g.n; i++)
+    ASSERT_RC(weft_runtime_spawn(rt, graph_task, &g.nodes[i], &g.futs[i]), 0);
+  /* Await from this plain thread, newest first (mostly still pending). */
+  for (unsigned i = g.n; i-- > 0;) {
+    void *v = NULL;
+    int rc = weft_await(g.futs[i], &v);
+    cr_assert_eq(rc, 0, "seed %#llx: await task %u: %s", (unsigned long long)seed, i, weft_err_name(rc));
+    g.got[i] = (uintptr_t)v;
+  }
+  for (unsigned i = 0; i < g.n; i++) ASSERT_RC(weft_future_release(g.futs[i]), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  graph_check_and_free(&g, *workers, "spawned from main");
+  leak_check();
+}
+
+static void *graph_root(void *arg) {
+  struct graph *g = arg;
+  for (unsigned i = 0; i < g->n; i++) CHECK_RC(weft_spawn(graph_task, &g->nodes[i], &g->futs[i]), 0);
+  for (unsigned i = 0; i < g->n; i++) {
+    void *v = NULL;
+    int rc = weft_await(g->futs[i], &v);
+    CHECK(rc == 0, "seed %#llx: root awaiting task %u: %s", (unsigned long long)g->seed, i, weft_err_name(rc));
+    g->got[i] = (uintptr_t)v;
+  }
+  for (unsigned i = 0; i < g->n; i++) CHECK_RC(weft_future_release(g->futs[i]), 0);
+  return NULL;
+}
+
+ParameterizedTestParameters(results, graph_spawned_from_root) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, graph_spawned_from_root, .timeout = 120) {
+  struct graph g;
+  uint64_t seed = test_seed();
+  graph_build(&g, GRAPH_N, seed);
+  weft_runtime *rt = make_rt(*workers);
+  ASSERT_RC(weft_run_until_complete(rt, graph_root, &g, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  graph_check_and_free(&g, *workers, "spawned from the root coroutine");
+  leak_check();
+}
+
+/* ---- more tasks than a deque holds -------------------------------------------------- */
+
+#define MANY_N SIZED(20000, 10000, 5000)
+
+static void *return_arg(void *arg) { return arg; }
+
+static void *spawn_many_root(void *arg) {
+  (void)arg;
+  weft_future **f = malloc(MANY_N * sizeof *f);
+  CHECK(f != NULL, "malloc");
+  for (int i = 0; i < MANY_N; i++) CHECK_RC(weft_spawn(return_arg, IP(i), &f[i]), 0);
+  long bad = 0;
+  for (int i = 0; i < MANY_N; i++) {
+    void *v = NULL;
+    CHECK_RC(weft_await(f[i], &v), 0);
+    if (PI(v) != i) bad++;
+    CHECK_RC(weft_future_release(f[i]), 0);
+  }
+  free(f);
+  return IP(bad);
+}
+
+ParameterizedTestParameters(results, spawn_past_deque_capacity) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, spawn_past_deque_capacity, .timeout = 120) {
+  weft_runtime *rt = make_rt(*workers);
+  void *bad = IP(-1);
+  ASSERT_RC(weft_run_until_complete(rt, spawn_many_root, NULL, &bad), 0);
+  cr_expect_eq(PI(bad), 0, "%ld tasks returned the wrong value", (long)PI(bad));
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* Detached tasks (NULL task out-param) all run; the runtime keeps them alive. */
+struct detached {
+  atomic_int ran;
+  atomic_long sum;
+};
+
+static void *detached_body(void *arg) {
+  struct detached *d = arg;
+  atomic_fetch_add(&d->sum, 1);
+  atomic_fetch_add(&d->ran, 1);
+  return NULL;
+}
+
+RT_TEST(results, detached_tasks_all_run, .timeout = 120) {
+  weft_runtime *rt = make_rt(3);
+  struct detached d = {0, 0};
+  int n = SIZED(10000, 3000, 500);
+  for (int i = 0; i < n; i++) ASSERT_RC(weft_runtime_spawn(rt, detached_body, &d, NULL), 0);
+  wait_at_least(&d.ran, n);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  cr_expect_eq(atomic_load(&d.ran), n);
+}
+
+/* Several plain threads in run_until_complete on one runtime at once. */
+struct ruc_thread {
+  weft_runtime *rt;
+  int rounds;
+  int bad;
+};
+
+static void *ruc_thread_main(void *arg) {
+  struct ruc_thread *t = arg;
+  for (int i = 0; i < t->rounds; i++) {
+    void *r = NULL;
+    int rc = weft_run_until_complete(t->rt, fib_task, IP(10), &r);
+    if (rc != 0 || PI(r) != 55) t->bad++;
+  }
+  return NULL;
+}
+
+RT_TEST(runtime, run_until_complete_from_several_threads_at_once, .timeout = 120) {
+  weft_runtime *rt = make_rt(2);
+  struct ruc_thread th[4];
+  pthread_t tid[4];
+  for (int i = 0; i < 4; i++) {
+    th[i] = (struct ruc_thread){rt, SIZED(200, 50, 10), 0};
+    cr_assert_eq(pthread_create(&tid[i], NULL, ruc_thread_main, &th[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(tid[i], NULL);
+    cr_expect_eq(th[i].bad, 0, "thread %d: %d rounds went wrong", i, th[i].bad);
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* What a task sees about itself. */
+struct self_view {
+  weft_runtime *rt;
+  weft_future *task;
+};
+
+static void *look_at_self(void *arg) {
+  struct self_view *v = arg;
+  v->rt = weft_runtime_current();
+  v->task = weft_task_current();
+  return NULL;
+}
+
+RT_TEST(runtime, current_runtime_and_task) {
+  weft_runtime *rt = make_rt(2);
+  cr_expect_null(weft_runtime_current(), "the main thread is in no runtime");
+  cr_expect_null(weft_task_current(), "the main thread is no task");
+  struct self_view v = {NULL, NULL};
+  weft_future *t;
+  ASSERT_RC(weft_runtime_spawn(rt, look_at_self, &v, &t), 0);
+  ASSERT_RC(weft_await(t, NULL), 0);
+  cr_expect_eq(v.rt, rt);
+  cr_expect_eq(v.task, t, "weft_task_current() is not the task's future");
+  ASSERT_RC(weft_future_release(t), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* The stack_size option: a task may use most of a larger stack. */
+static void *use_stack(void *arg) {
+  size_t n = (size_t)PI(arg);
+  volatile char *buf = __builtin_alloca(n);
+  for (size_t i = 0; i < n; i += 512) buf[i] = 1;
+  return IP(buf[0] + buf[n - 512]);
+}
+
+RT_TEST(runtime, stack_size_option_gives_bigger_stacks) {
+  weft_runtime_config cfg;
+  weft_runtime_config_init(&cfg);
+  cfg.workers = 1;
+  cfg.stack_size = 1024 * 1024;
+  weft_runtime *rt;
+  ASSERT_RC(weft_runtime_create(&rt, &cfg), 0);
+  ASSERT_RC(weft_run_until_complete(rt, use_stack, IP(512 * 1024), NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* ---- cancellation ------------------------------------------------------------------- */
+
+struct flagged {
+  atomic_int started;
+  atomic_int go;
+  atomic_int ran;
+  int rc;
+  long count;
+  weft_future *f;
+};
+
+static void *set_ran(void *arg) {
+  struct flagged *fl = arg;
+  atomic_store(&fl->ran, 1);
+  return IP(7);
+}
+
+/* Occupies the only worker until told to stop (no suspension). */
+static void *hog(void *arg) {
+  struct flagged *fl = arg;
+  atomic_store(&fl->started, 1);
+  while (!atomic_load(&fl->go)) sched_yield();
+  return NULL;
+}
+
+RT_TEST(cancel, before_start_from_a_plain_thread, .timeout = 60) {
+  weft_runtime *rt = make_rt(1);
+  struct flagged h = {0}, c = {0};
+  weft_future *ht, *ct;
+  ASSERT_RC(weft_runtime_spawn(rt, hog, &h, &ht), 0);
+  wait_at_least(&h.started, 1);
+  /* The only worker is busy: c cannot start before the cancel. */
+  ASSERT_RC(weft_runtime_spawn(rt, set_ran, &c, &ct), 0);
+  ASSERT_RC(weft_cancel(ct), 0);
+  atomic_store(&h.go, 1);
+  ASSERT_RC(weft_await(ct, NULL), ECANCELED);
+  cr_expect_eq(weft_future_status(ct), WEFT_FUTURE_FAILED);
+  void *v = IP(1);
+  ASSERT_RC(weft_future_result(ct, &v), ECANCELED);
+  cr_expect_null(v, "weft_future_result of a failed future must give NULL");
+  ASSERT_RC(weft_cancel(ct), EALREADY);
+  ASSERT_RC(weft_await(ht, NULL), 0);
+  /* More work through the same worker after it dropped the cancelled task. */
+  ASSERT_RC(weft_run_until_complete(rt, return_arg, IP(3), &v), 0);
+  cr_expect_eq(PI(v), 3);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  cr_expect_eq(atomic_load(&c.ran), 0, "a task cancelled before it started ran");
+  ASSERT_RC(weft_future_release(ct), 0);
+  ASSERT_RC(weft_future_release(ht), 0);
+}
+
+static void *cancel_child_before_start(void *arg) {
+  struct flagged *c = arg;
+  weft_future *t;
+  /* One worker, and this task does not suspend: the child cannot start. */
+  CHECK_RC(weft_spawn(set_ran, c, &t), 0);
+  CHECK_RC(weft_cancel(t), 0);
+  CHECK_RC(weft_cancel(t), EALREADY);
+  int rc = weft_await(t, NULL);
+  CHECK_RC(weft_future_release(t), 0);
+  return IP(rc);
+}
+
+RT_TEST(cancel, before_start_from_a_coroutine, .timeout = 60) {
+  weft_runtime *rt = make_rt(1);
+  struct flagged c = {0};
+  void *rc = NULL;
+  ASSERT_RC(weft_run_until_complete(rt, cancel_child_before_start, &c, &rc), 0);
+  cr_expect_eq(PI(rc), ECANCELED, "awaiting the cancelled child gave %s", weft_err_name((int)PI(rc)));
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  cr_expect_eq(atomic_load(&c.ran), 0, "a task cancelled before it started ran");
+}
+
+static void *await_forever(void *arg) {
+  struct flagged *fl = arg;
+  atomic_store(&fl->started, 1);
+  fl->rc = weft_await(fl->f, NULL);
+  return IP(42);
+}
+
+RT_TEST(cancel, task_suspended_in_await, .timeout = 60) {
+  weft_runtime *rt = make_rt(1);
+  struct flagged fl = {0};
+  ASSERT_RC(weft_future_create(&fl.f), 0);
+  weft_future *t;
+  ASSERT_RC(weft_runtime_spawn(rt, await_forever, &fl, &t), 0);
+  wait_at_least(&fl.started, 1);
+  /* One worker: once another task has run there, ours has suspended. */
+  ASSERT_RC(weft_run_until_complete(rt, return_arg, NULL, NULL), 0);
+  cr_expect_eq(weft_future_status(t), WEFT_FUTURE_PENDING);
+  ASSERT_RC(weft_cancel(t), 0);
+  void *v = NULL;
+  /* Cooperative: what the task returns after the cancel settles it. */
+  ASSERT_RC(weft_await(t, &v), 0);
+  cr_expect_eq(PI(v), 42);
+  cr_expect_eq(fl.rc, ECANCELED, "the await returned %s", weft_err_name(fl.rc));
+  ASSERT_RC(weft_cancel(t), EALREADY);
+  cr_expect_eq(weft_future_status(fl.f), WEFT_FUTURE_PENDING, "cancelling the awaiter settled the future");
+  ASSERT_RC(weft_future_release(t), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  ASSERT_RC(weft_future_release(fl.f), 0);
+}
+
+/* Many tasks suspended on one never-resolved future, cancelled from another thread. */
+struct cancel_many {
+  weft_runtime *rt;
+  weft_future **tasks;
+  int n;
+};
+
+static void *cancel_all_thread(void *arg) {
+  struct cancel_many *cm = arg;
+  for (int i = cm->n; i-- > 0;) CHECK_RC(weft_cancel(cm->tasks[i]), 0);
+  return NULL;
+}
+
+RT_TEST(cancel, many_awaiters_cancelled_from_a_thread, .timeout = 120) {
+  weft_runtime *rt = make_rt(3);
+  int n = SIZED(500, 200, 50);
+  struct flagged *fl = calloc((size_t)n, sizeof *fl);
+  weft_future **t = calloc((size_t)n, sizeof *t);
+  weft_future *never;
+  ASSERT_RC(weft_future_create(&never), 0);
+  for (int i = 0; i < n; i++) {
+    fl[i].f = never;
+    ASSERT_RC(weft_runtime_spawn(rt, await_forever, &fl[i], &t[i]), 0);
+  }
+  for (int i = 0; i < n; i++) wait_at_least(&fl[i].started, 1);
+  struct cancel_many cm = {rt, t, n};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, cancel_all_thread, &cm), 0);
+  for (int i = 0; i < n; i++) {
+    void *v = NULL;
+    ASSERT_RC(weft_await(t[i], &v), 0);
+    cr_expect_eq(PI(v), 42);
+    cr_expect_eq(fl[i].rc, ECANCELED, "task %d: the await returned %s", i, weft_err_name(fl[i].rc));
+  }
+  pthread_join(th, NULL);
+  cr_expect_eq(weft_future_status(never), WEFT_FUTURE_PENDING);
+  for (int i = 0; i < n; i++) ASSERT_RC(weft_future_release(t[i]), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  ASSERT_RC(weft_future_release(never), 0);
+  free(fl);
+  free(t);
+}
+
+static void *yield_until_cancelled(void *arg) {
+  struct flagged *fl = arg;
+  atomic_store(&fl->started, 1);
+  int rc;
+  long n = 0;
+  while ((rc = weft_yield()) == 0) {
+    n++;
+    if (n == 10) atomic_store(&fl->go, 1);
+  }
+  fl->rc = rc;
+  fl->count = n;
+  return IP(n);
+}
+
+ParameterizedTestParameters(cancel, task_looping_on_yield) {
+  static unsigned w[] = {1, 2};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, cancel, task_looping_on_yield, .timeout = 60) {
+  weft_runtime *rt = make_rt(*workers);
+  struct flagged fl = {0};
+  weft_future *t;
+  ASSERT_RC(weft_runtime_spawn(rt, yield_until_cancelled, &fl, &t), 0);
+  wait_at_least(&fl.go, 1); /* it has yielded ten times */
+  ASSERT_RC(weft_cancel(t), 0);
+  void *v = NULL;
+  ASSERT_RC(weft_await(t, &v), 0);
+  cr_expect_eq(fl.rc, ECANCELED, "weft_yield returned %s", weft_err_name(fl.rc));
+  cr_expect_geq(fl.count, 10);
+  cr_expect_eq(PI(v), fl.count);
+  ASSERT_RC(weft_future_release(t), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* Cancelled while busy (not suspended): the next await returns ECANCELED,
+ * even on a future that has already settled (no switch needed). */
+static void *busy_then_await(void *arg) {
+  struct flagged *fl = arg;
+  atomic_store(&fl->started, 1);
+  while (!atomic_load(&fl->go)) sched_yield();
+  fl->rc = weft_await(fl->f, NULL);
+  return NULL;
+}
+
+RT_TEST(cancel, next_await_after_cancel_fails_even_if_settled, .timeout = 60) {
+  weft_runtime *rt = make_rt(2);
+  struct flagged fl = {0};
+  ASSERT_RC(weft_future_create(&fl.f), 0);
+  ASSERT_RC(weft_future_resolve(fl.f, IP(5)), 0);
+  weft_future *t;
+  ASSERT_RC(weft_runtime_spawn(rt, busy_then_await, &fl, &t), 0);
+  wait_at_least(&fl.started, 1);
+  ASSERT_RC(weft_cancel(t), 0);
+  atomic_store(&fl.go, 1);
+  ASSERT_RC(weft_await(t, NULL), 0);
+  cr_expect_eq(fl.rc, ECANCELED, "the await after the cancel returned %s", weft_err_name(fl.rc));
+  ASSERT_RC(weft_future_release(t), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  ASSERT_RC(weft_future_release(fl.f), 0);
+}
+
+/* A task awaiting a task (of the same runtime) that never finishes. */
+struct chain_wait {
+  weft_future *inner;
+  atomic_int started;
+  int rc;
+};
+
+static void *await_inner(void *arg) {
+  struct chain_wait *cw = arg;
+  atomic_store(&cw->started, 1);
+  cw->rc = weft_await(cw->inner, NULL);
+  return NULL;
+}
+
+RT_TEST(cancel, task_awaiting_a_task, .timeout = 60) {
+  weft_runtime *rt = make_rt(2);
+  struct flagged in = {0};
+  ASSERT_RC(weft_future_create(&in.f), 0);
+  struct chain_wait cw = {NULL, 0, 0};
+  weft_future *outer;
+  ASSERT_RC(weft_runtime_spawn(rt, await_forever, &in, &cw.inner), 0);
+  ASSERT_RC(weft_runtime_spawn(rt, await_inner, &cw, &outer), 0);
+  wait_at_least(&cw.started, 1);
+  wait_at_least(&in.started, 1);
+  ASSERT_RC(weft_cancel(outer), 0);
+  ASSERT_RC(weft_await(outer, NULL), 0);
+  cr_expect_eq(cw.rc, ECANCELED, "awaiting the inner task returned %s", weft_err_name(cw.rc));
+  cr_expect_eq(weft_future_status(cw.inner), WEFT_FUTURE_PENDING, "cancelling the awaiter touched the awaited");
+  ASSERT_RC(weft_cancel(cw.inner), 0);
+  void *v = NULL;
+  ASSERT_RC(weft_await(cw.inner, &v), 0);
+  cr_expect_eq(PI(v), 42);
+  cr_expect_eq(in.rc, ECANCELED);
+  ASSERT_RC(weft_future_release(outer), 0);
+  ASSERT_RC(weft_future_release(cw.inner), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  ASSERT_RC(weft_future_release(in.f), 0);
+}
+
+RT_TEST(cancel, settled_futures_and_finished_tasks_give_ealready) {
+  weft_future *f;
+  ASSERT_RC(weft_future_create(&f), 0);
+  ASSERT_RC(weft_future_resolve(f, NULL), 0);
+  ASSERT_RC(weft_cancel(f), EALREADY);
+  cr_expect_eq(weft_future_status(f), WEFT_FUTURE_RESOLVED);
+  ASSERT_RC(weft_future_release(f), 0);
+
+  ASSERT_RC(weft_future_create(&f), 0);
+  ASSERT_RC(weft_future_fail(f, EIO), 0);
+  ASSERT_RC(weft_cancel(f), EALREADY);
+  ASSERT_RC(weft_future_result(f, NULL), EIO);
+  ASSERT_RC(weft_future_release(f), 0);
+
+  ASSERT_RC(weft_future_create(&f), 0);
+  ASSERT_RC(weft_cancel(f), 0);
+  ASSERT_RC(weft_future_result(f, NULL), ECANCELED);
+  ASSERT_RC(weft_cancel(f), EALREADY);
+  ASSERT_RC(weft_future_resolve(f, NULL), EALREADY);
+  ASSERT_RC(weft_future_release(f), 0);
+
+  weft_runtime *rt = make_rt(1);
+  weft_future *t;
+  ASSERT_RC(weft_runtime_spawn(rt, return_arg, IP(9), &t), 0);
+  ASSERT_RC(weft_await(t, NULL), 0);
+  ASSERT_RC(weft_cancel(t), EALREADY);
+  void *v = NULL;
+  ASSERT_RC(weft_future_result(t, &v), 0);
+  cr_expect_eq(PI(v), 9, "cancelling a finished task changed its value");
+  ASSERT_RC(weft_future_release(t), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* ---- parking and waking ------------------------------------------------------------ *
+ * Round after round: the workers go idle (spinning, or parked, or in
+ * between), then the main thread spawns one trivial task and awaits it.
+ * A lost wake-up hangs a round (the timeout turns that into a failure). */
+
+static void *plus_one(void *arg) { return IP(PI(arg) + 1); }
+
+static void busy_wait_ns(long ns) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &b);
+  } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
+}
+
+ParameterizedTestParameters(park, spawn_into_idle_workers_and_await) {
+  static unsigned w[] = {1, 2, 4};
+  return cr_make_param_array(unsigned, w, 3);
+}
+ParameterizedTest(unsigned *workers, park, spawn_into_idle_workers_and_await, .timeout = 240) {
+  uint64_t seed = test_seed();
+  uint64_t s = seed;
+  int rounds = SIZED(100000, 20000, 2000);
+  weft_runtime *rt = make_rt(*workers);
+  for (int i = 0; i < rounds; i++) {
+    /* Vary how idle the workers are when the spawn comes: still spinning,
+     * about to park, or parked. */
+    uint64_t r = rng_next(&s);
+    switch (r % 16) {
+    case 0:
+    case 1: {
+      struct timespec ts = {0, (long)((r >> 8) % 200000)};
+      nanosleep(&ts, NULL);
+      break;
+    }
+    case 2:
+    case 3:
+    case 4:
+      busy_wait_ns((long)((r >> 8) % 20000));
+      break;
+    default:
+      break;
+    }
+    weft_future *t;
+    ASSERT_RC(weft_runtime_spawn(rt, plus_one, IP(i), &t), 0);
+    void *v = NULL;
+    int rc = weft_await(t, &v);
+    cr_assert_eq(rc, 0, "round %d (seed %#llx): %s", i, (unsigned long long)seed, weft_err_name(rc));
+    cr_assert_eq(PI(v), i + 1, "round %d: got %ld", i, (long)PI(v));
+    ASSERT_RC(weft_future_release(t), 0);
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* Work that arrives from outside while every worker sleeps, from several
+ * threads at once, each awaiting its own task. */
+struct pinger {
+  weft_runtime *rt;
+  int rounds;
+  int bad;
+};
+
+static void *pinger_main(void *arg) {
+  struct pinger *p = arg;
+  for (int i = 0; i < p->rounds; i++) {
+    weft_future *t;
+    if (weft_runtime_spawn(p->rt, plus_one, IP(i), &t) != 0) {
+      p->bad++;
+      continue;
+    }
+    void *v = NULL;
+    if (weft_await(t, &v) != 0 || PI(v) != i + 1) p->bad++;
+    weft_future_release(t);
+    if (i % 64 == 0) {
+      struct timespec ts = {0, 50000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+RT_TEST(park, several_threads_spawn_into_idle_workers, .timeout = 240) {
+  weft_runtime *rt = make_rt(2);
+  struct pinger p[3];
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) {
+    p[i] = (struct pinger){rt, SIZED(20000, 5000, 500), 0};
+    cr_assert_eq(pthread_create(&th[i], NULL, pinger_main, &p[i]), 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    cr_expect_eq(p[i].bad, 0, "thread %d: %d rounds went wrong", i, p[i].bad);
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* A task woken from a plain thread while every worker is parked. */
+static void *await_arg_future(void *arg) {
+  void *v = NULL;
+  CHECK_RC(weft_await(arg, &v), 0);
+  return v;
+}
+
+RT_TEST(park, resolve_from_a_thread_wakes_a_parked_task, .timeout = 120) {
+  weft_runtime *rt = make_rt(2);
+  int rounds = SIZED(2000, 500, 100);
+  for (int i = 0; i < rounds; i++) {
+    weft_future *f, *t;
+    ASSERT_RC(weft_future_create(&f), 0);
+    ASSERT_RC(weft_runtime_spawn(rt, await_arg_future, f, &t), 0);
+    if (i % 4 == 0) {
+      struct timespec ts = {0, 100000};
+      nanosleep(&ts, NULL);
+    }
+    ASSERT_RC(weft_future_resolve(f, IP(i)), 0);
+    void *v = NULL;
+    ASSERT_RC(weft_await(t, &v), 0);
+    cr_assert_eq(PI(v), i);
+    ASSERT_RC(weft_future_release(t), 0);
+    ASSERT_RC(weft_future_release(f), 0);
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* ---- yield ------------------------------------------------------------------------------ */
+
+#define PINGPONG_ROUNDS SIZED(20000, 5000, 1000)
+
+struct pingpong {
+  int counter;             /* only one of the two runs at a time: one worker */
+  char *log;               /* log[k]: who made the k-th increment */
+  int bad_yield;
+};
+
+struct pp_arg {
+  struct pingpong *pp;
+  char id;
+};
+
+static void *pp_player(void *arg) {
+  struct pp_arg *a = arg;
+  for (int i = 0; i < PINGPONG_ROUNDS; i++) {
+    a->pp->log[a->pp->counter++] = a->id;
+    if (weft_yield() != 0) a->pp->bad_yield++;
+  }
+  return NULL;
+}
+
+static void *pp_root(void *arg) {
+  struct pingpong *pp = arg;
+  struct pp_arg a = {pp, 'A'}, b = {pp, 'B'};
+  weft_future *ta, *tb;
+  CHECK_RC(weft_spawn(pp_player, &a, &ta), 0);
+  CHECK_RC(weft_spawn(pp_player, &b, &tb), 0);
+  CHECK_RC(weft_await(ta, NULL), 0);
+  CHECK_RC(weft_await(tb, NULL), 0);
+  CHECK_RC(weft_future_release(ta), 0);
+  CHECK_RC(weft_future_release(tb), 0);
+  return NULL;
+}
+
+RT_TEST(yield, two_tasks_on_one_worker_alternate_strictly, .timeout = 60) {
+  weft_runtime *rt = make_rt(1);
+  struct pingpong pp = {0, calloc(2 * PINGPONG_ROUNDS + 1, 1), 0};
+  cr_assert_not_null(pp.log);
+  ASSERT_RC(weft_run_until_complete(rt, pp_root, &pp, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  cr_expect_eq(pp.counter, 2 * PINGPONG_ROUNDS);
+  cr_expect_eq(pp.bad_yield, 0, "weft_yield failed %d times", pp.bad_yield);
+  cr_expect(pp.log[0] == 'A' || pp.log[0] == 'B');
+  for (int k = 1; k < pp.counter; k++) {
+    if (pp.log[k] == pp.log[k - 1]) {
+      cr_expect(0, "no strict alternation: increments %d and %d both by %c (log from %d: %.16s)", k - 1, k,
+                pp.log[k], k > 8 ? k - 8 : 0, pp.log + (k > 8 ? k - 8 : 0));
+      break;
+    }
+  }
+  free(pp.log);
+}
+
+/* A task that yields while it is the only one: it comes back. */
+static void *yield_alone(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 1000; i++) CHECK_RC(weft_yield(), 0);
+  return IP(1);
+}
+
+RT_TEST(yield, alone_comes_back) {
+  weft_runtime *rt = make_rt(1);
+  void *v = NULL;
+  ASSERT_RC(weft_run_until_complete(rt, yield_alone, NULL, &v), 0);
+  cr_expect_eq(PI(v), 1);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
+/* Yielding tasks on several workers all finish (the yield queue is handed
+ * to idle workers). */
+static void *yield_n(void *arg) {
+  for (intptr_t i = 0; i < PI(arg); i++) CHECK_RC(weft_yield(), 0);
+  return arg;
+}
+
+static void *yield_many_root(void *arg) {
+  (void)arg;
+  weft_future *t[64];
+  for (int i = 0; i < 64; i++) CHECK_RC(weft_spawn(yield_n, IP(100 + i), &t[i]), 0);
+  for (int i = 0; i < 64; i++) {
+    void *v = NULL;
+    CHECK_RC(weft_await(t[i], &v), 0);
+    CHECK(PI(v) == 100 + i, "task %d returned %ld", i, (long)PI(v));
+    CHECK_RC(weft_future_release(t[i]), 0);
+  }
+  return NULL;
+}
+
+ParameterizedTestParameters(yield, many_yielding_tasks_finish) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, yield, many_yielding_tasks_finish, .timeout = 120) {
+  weft_runtime *rt = make_rt(*workers);
+  ASSERT_RC(weft_run_until_complete(rt, yield_many_root, NULL, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
