@@ -35,6 +35,8 @@ static void weft__runtime_free(weft_runtime *rt) {
   }
   weft__inject_destroy(&rt->inject);
   pthread_mutex_destroy(&rt->wait_lock);
+  free(rt->trace_bufs);
+  free(rt->park_scan);
   free(rt);
 }
 
@@ -69,7 +71,8 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   atomic_init(&rt->cancel_all, 0);
   atomic_init(&rt->stop, 0);
   rt->workers = calloc(n, sizeof *rt->workers);
-  if (!rt->workers) {
+  rt->park_scan = calloc(2 * (size_t)n, sizeof *rt->park_scan);
+  if (!rt->workers || !rt->park_scan) {
     weft__runtime_free(rt);
     return ENOMEM;
   }
@@ -89,6 +92,25 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     atomic_init(&w->park_gen, 0);
     rt->workers[i] = w;
   }
+#if WEFT_TRACE
+  char *path = weft__trace_path(c.trace_path);
+  if (path) {
+    int rc = weft__trace_create(&rt->trace, path);
+    free(path);
+    rt->trace_bufs = calloc(n, sizeof *rt->trace_bufs);
+    for (unsigned i = 0; !rc && rt->trace_bufs && i < n; i++) {
+      rt->workers[i]->tb = rt->trace_bufs[i] = weft__tbuf_new();
+      rt->workers[i]->use_tsc = rt->trace->use_tsc;
+      if (!rt->trace_bufs[i]) rc = ENOMEM;
+    }
+    if (rc || !rt->trace_bufs) {
+      if (rt->trace) weft__trace_finish_discard(rt->trace, rt->trace_bufs, n);
+      rt->trace = NULL;
+      weft__runtime_free(rt);
+      return ENOMEM;
+    }
+  }
+#endif
   for (unsigned i = 0; i < n; i++) {
     if (weft__worker_start(rt, i) != 0) {
       weft__runtime_stop_workers(rt, i);
@@ -128,6 +150,18 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
   }
   else
     atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
+  t->trace_id = 0;
+#if WEFT_TRACE
+  if (WEFT__UNLIKELY(rt->trace != NULL)) {
+    if (w && w->rt == rt) {
+      t->trace_id = WEFT__TRACE_ID(w->index + 1, ++w->trace_seq);
+      WEFT__TRACE(w, WEFT__TK_SPAWN, t->trace_id);
+    } else {
+      t->trace_id = weft__trace_outside_id(rt->trace);
+      weft__trace_emit_outside(rt->trace, WEFT__TK_SPAWN, t->trace_id);
+    }
+  }
+#endif
   if (out) *out = &t->fut;
   weft__task_submit(rt, t);
   return 0;
@@ -143,6 +177,16 @@ int weft_spawn(weft_fn fn, void *arg, weft_future **task) {
   struct weft__task *self = weft__task_self();
   if (!self) return EPERM;
   return weft__spawn(self->rt, fn, arg, task);
+}
+
+int weft_task_set_name(weft_future *task, const char *name) {
+  if (!weft__future_valid(task) || !name) return EINVAL;
+  struct weft__task *t = weft__as_task(task);
+  if (!t) return EINVAL;
+#if WEFT_TRACE
+  if (t->rt->trace) weft__trace_name(t->rt->trace, t->trace_id, name);
+#endif
+  return 0;
 }
 
 weft_runtime *weft_runtime_current(void) {
@@ -230,18 +274,26 @@ int weft_runtime_destroy(weft_runtime *rt) {
   /* seq_cst, then the registry under its lock: a task registering after
    * our scan checks cancel_all after registering (weft__await_after). */
   atomic_store_explicit(&rt->cancel_all, 1, memory_order_seq_cst);
-  unsigned *g1 = calloc(2 * (size_t)rt->nworkers, sizeof *g1);
+  unsigned *g1 = rt->park_scan;
   unsigned delay_us = 10;
   for (;;) {
     weft__cancel_registered(rt);
     weft__park_wake_all(&rt->park);
-    if (g1 && weft__quiescent(rt, g1, g1 + rt->nworkers)) break;
+    if (weft__quiescent(rt, g1, g1 + rt->nworkers)) break;
     struct timespec ts = {0, (long)delay_us * 1000};
     nanosleep(&ts, NULL);
     if (delay_us < 1000) delay_us *= 2;
   }
-  free(g1);
   weft__runtime_stop_workers(rt, rt->nworkers);
+  int rc = 0;
+#if WEFT_TRACE
+  if (rt->trace) {
+    rc = weft__trace_finish(rt->trace, rt->trace_bufs, rt->nworkers);
+    for (unsigned i = 0; i < rt->nworkers; i++) rt->workers[i]->tb = NULL;
+    rt->trace = NULL;
+  }
+#endif
   weft__runtime_free(rt);
+  (void)rc; /* a trace that could not be written is said on stderr; destroy still succeeds */
   return 0;
 }

@@ -88,6 +88,7 @@ struct weft__task {
   atomic_uint cancel;        /* cancellation requested */
   atomic_uint wait;          /* see WEFT__W_* */
   uint32_t wait_gen;         /* owner-only: generation of the current wait */
+  uint64_t trace_id;         /* its id in the trace (0 when not traced) */
   /* Registration in the runtime's list of tasks waiting on futures that
    * are not tasks of the same runtime (only those can wait for ever; see
    * weft_runtime_destroy). Under rt->wait_lock. */

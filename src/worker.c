@@ -107,9 +107,20 @@ void weft__task_submit(weft_runtime *rt, struct weft__task *t) {
   }
 }
 
+void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg) {
+  struct weft__worker *w = weft__worker_current();
+  if (w && w->rt == rt)
+    WEFT__TRACE(w, kind, arg);
+  else if (rt->trace)
+    weft__trace_emit_outside(rt->trace, kind, arg);
+}
+
 void weft__task_schedule(struct weft__task *t) {
   weft_runtime *rt = t->rt;
   struct weft__worker *w = weft__worker_current();
+#if WEFT_TRACE
+  if (WEFT__UNLIKELY(rt->trace != NULL)) weft__trace_here(rt, WEFT__TK_WAKE, t->trace_id);
+#endif
   if (w && w->rt == rt) {
     /* The woken task runs next here; the one it displaces goes where
      * thieves can see it. */
@@ -196,6 +207,7 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
     err = weft__stack_alloc(w->rt->stack_size, &t->stack);
   if (err) {
     weft__future_settle(&t->fut, NULL, err);
+    WEFT__TRACE(w, WEFT__TK_COMPLETE, t->trace_id | ((uint64_t)err << 52));
     weft__task_discard(w, t);
     return 0;
   }
@@ -233,10 +245,12 @@ static struct weft__task *weft__local_next(struct weft__worker *w) {
  * scheduler loop; after(arg) runs on the other side. Returns when `self`
  * is resumed (possibly on another worker), unless `exiting`. */
 static void weft__switch_out(struct weft__worker *w, struct weft__task *self, int exiting,
-                             weft__after_fn after, void *arg) {
+                             unsigned why, uint64_t awaits, weft__after_fn after, void *arg) {
   struct weft__task *next;
+  WEFT__TRACE(w, why, awaits);
   while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
   }
+  if (next) WEFT__TRACE(w, WEFT__TK_BEGIN, next->trace_id);
   struct weft__ctx *to = next ? &next->ctx : &w->sched;
   w->current = next;
   WEFT__COUNT(w, switches);
@@ -264,7 +278,7 @@ static void weft__task_entry(void *arg) {
   weft__future_settle_owned(&t->fut, ret, 0); /* only this coroutine settles a started task */
   struct weft__worker *w = weft__worker_current();
   w->live_delta--;
-  weft__switch_out(w, t, 1, weft__task_release, t);
+  weft__switch_out(w, t, 1, WEFT__TK_END_DONE, 0, weft__task_release, t);
 }
 
 /* ---- suspending: await, yield ---------------------------------------------------
@@ -436,9 +450,11 @@ static void weft__run_inline(struct weft__task *self, struct weft__task *c, int 
   c->stack = self->stack;
   w->current = c;
   WEFT__COUNT(w, inlined);
+  WEFT__TRACE(w, WEFT__TK_INLINE, c->trace_id);
   void *ret = c->fn(c->arg);
   /* Possibly on another worker now, if c suspended. */
   w = weft__worker_current();
+  WEFT__TRACE(w, WEFT__TK_INLINE_DONE, 0);
   weft__future_settle_owned(&c->fut, ret, 0);
   w->live_delta--;
   w->current = self;
@@ -509,7 +525,8 @@ int weft__task_await(struct weft__thread *th, weft_future *f, void **value) {
   node->gen = gen;
   atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
   struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
-  weft__switch_out(th->worker, self, 0, weft__await_after, &op);
+  weft__switch_out(th->worker, self, 0, WEFT__TK_END_AWAIT, ft ? ft->trace_id : 0,
+                   weft__await_after, &op);
   /* th and its worker are stale from here: we may be on another thread. */
   /* Resumed: by the settle, or by a cancel. */
   if (op.reg) weft__unregister(self);
@@ -563,6 +580,8 @@ int weft_yield(void) {
       w->yq_head = self;
     w->yq_tail = self;
     w->current = next;
+    WEFT__TRACE(w, WEFT__TK_END_YIELD, 0);
+    WEFT__TRACE(w, WEFT__TK_BEGIN, next->trace_id);
     WEFT__COUNT(w, switches);
     WEFT__COUNT(w, runs);
     weft__stack_check(self->stack);
@@ -573,7 +592,7 @@ int weft_yield(void) {
       w->lifo = next;
       if (old) weft__push_local(w, old);
     }
-    weft__switch_out(w, self, 0, weft__yield_after, self);
+    weft__switch_out(w, self, 0, WEFT__TK_END_YIELD, 0, weft__yield_after, self);
   }
   return weft__cancelled(self) ? ECANCELED : 0;
 }
@@ -585,6 +604,10 @@ int weft__task_cancel(struct weft__task *t) {
                                               memory_order_acq_rel, memory_order_acquire)) {
     /* It never starts; whoever dequeues it drops it. */
     weft__future_settle(&t->fut, NULL, ECANCELED);
+#if WEFT_TRACE
+    if (t->rt->trace)
+      weft__trace_here(t->rt, WEFT__TK_COMPLETE, t->trace_id | ((uint64_t)ECANCELED << 52));
+#endif
     return 0;
   }
   /* seq_cst: the Dekker pair with weft__task_await (see "Awaiting"). */
@@ -677,6 +700,8 @@ static struct weft__task *weft__steal_any(struct weft__worker *w) {
     struct weft__task *t = weft__deque_steal(&v->dq);
     if (t) {
       WEFT__COUNT(w, steals);
+      WEFT__TRACE(w, WEFT__TK_STEAL,
+                  v->index | (UINT64_C(1) << 16) | ((uint64_t)weft__deque_size(&v->dq) << 32));
       return t;
     }
   }
@@ -690,6 +715,7 @@ static struct weft__task *weft__take_injected(struct weft__worker *w) {
   if (max > WEFT__DEQUE_CAP / 2) max = WEFT__DEQUE_CAP / 2;
   struct weft__task *t = weft__inject_pop(&w->rt->inject, max, &n);
   if (!t) return NULL;
+  WEFT__TRACE(w, WEFT__TK_INJECT, n);
   atomic_store_explicit(&w->stats.injected,
                         atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + n,
                         memory_order_relaxed);
@@ -761,8 +787,10 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     /* release: the flushed live count is visible to the destroyer that
      * reads an odd park_gen (acquire). */
     WEFT__COUNT(w, parks);
+    WEFT__TRACE(w, WEFT__TK_PARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     weft__park_wait(&rt->park, key);
+    WEFT__TRACE(w, WEFT__TK_UNPARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
   }
@@ -784,6 +812,7 @@ static void *weft__worker_main(void *arg) {
     w->current = t;
     WEFT__COUNT(w, switches);
     WEFT__COUNT(w, runs);
+    WEFT__TRACE(w, WEFT__TK_BEGIN, t->trace_id);
     weft__ctx_switch(&w->sched, &t->ctx, NULL, NULL);
     /* Back on the worker's own stack (w is still ours: this context never
      * migrates); the post-switch action of whoever left has run. */

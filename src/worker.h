@@ -27,6 +27,8 @@
 #include "inject.h"
 #include "park.h"
 #include "task.h"
+#include "trace.h"
+#include "weft_config.h"
 
 struct weft__freelist {
   void *head;
@@ -57,6 +59,9 @@ struct weft__worker {
   uint64_t rng;      /* xorshift state for choosing victims */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
+  struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
+  int use_tsc;
+  uint64_t trace_seq;    /* ids of tasks spawned here */
   pthread_t thread;
 
   /* Read by weft_runtime_stats from any thread. */
@@ -87,6 +92,10 @@ struct weft_runtime {
   atomic_uint cancel_all; /* every task is as good as cancelled */
   atomic_uint stop;       /* workers exit when idle */
 
+  struct weft__trace *trace; /* NULL when not tracing */
+  struct weft__tbuf **trace_bufs; /* the workers' buffers, handed to the writer */
+  unsigned *park_scan;            /* 2 x nworkers: weft_runtime_destroy's scans */
+
   /* Tasks suspended on futures that are not tasks of this runtime. */
   pthread_mutex_t wait_lock;
   struct weft__task *wait_head;
@@ -108,6 +117,20 @@ void weft__task_submit(weft_runtime *rt, struct weft__task *t);
 
 /* Tells idle workers there is work, if nobody is already looking. */
 void weft__notify(weft_runtime *rt);
+
+/* Trace event sites: one predictable branch when tracing is off. */
+#if WEFT_TRACE
+#define WEFT__TRACE(w, kind, arg)                                                        \
+  do {                                                                                   \
+    if (WEFT__UNLIKELY((w)->tb != NULL))                                                 \
+      weft__trace_emit((w)->tb, (w)->use_tsc, (kind), (arg));                            \
+  } while (0)
+#else
+#define WEFT__TRACE(w, kind, arg) ((void)0)
+#endif
+/* An event from wherever: the calling worker's buffer if it is one of
+ * rt's, else the runtime's outside buffer. */
+void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg);
 
 /* Task memory: from the calling worker's free list when there is one. */
 struct weft__task *weft__task_alloc(void);

@@ -27,9 +27,20 @@ typedef struct weft_runtime_config {
   unsigned workers;
   /** Stack bytes per task; 0 means 64 KiB. Rounded up to pages; at least 16 KiB. */
   size_t stack_size;
+  /**
+   * Record a trace of what the scheduler does and write it to this file at
+   * weft_runtime_destroy() (Chrome Trace Event JSON: open it in Perfetto or
+   * chrome://tracing; summarise it with weft-trace). NULL: only if the
+   * environment variable WEFT_TRACE names a file. Copied.
+   */
+  const char *trace_path;
 } weft_runtime_config;
 
-/** Fills `cfg` with the defaults (all zero today); call it before setting fields. */
+/**
+ * Fills `cfg` with the defaults (all zero today); call it before setting
+ * fields. Callable from anywhere.
+ * @param cfg the configuration to fill; not NULL.
+ */
 WEFT_API void weft_runtime_config_init(weft_runtime_config *cfg);
 
 /**
@@ -53,12 +64,17 @@ WEFT_API int weft_runtime_create(weft_runtime **out, const weft_runtime_config *
  * referenced by the caller stay valid, settled (ECANCELED if they never ran).
  *
  * Callable only from a plain thread that is none of this runtime's workers.
+ * @param rt the runtime; freed on success.
  * @return 0; EINVAL if `rt` is NULL; EDEADLK if called from one of `rt`'s
  *         own coroutines (nothing happens).
  */
 WEFT_API int weft_runtime_destroy(weft_runtime *rt);
 
-/** How many worker threads `rt` runs; 0 if `rt` is NULL. Callable from anywhere. */
+/**
+ * How many worker threads `rt` runs. Callable from anywhere.
+ * @param rt a runtime, or NULL.
+ * @return the number of workers; 0 if `rt` is NULL.
+ */
 WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
 
 /**
@@ -67,6 +83,9 @@ WEFT_API unsigned weft_runtime_workers(const weft_runtime *rt);
  * on the same runtime, and from several plain threads at once.
  *
  * Callable only from a plain thread (normally main), never from a coroutine.
+ * @param rt the runtime to run on.
+ * @param fn the root coroutine's body.
+ * @param arg passed to `fn` as is.
  * @param result receives the root's return value; may be NULL.
  * @return 0 when the root returned; ECANCELED if it was cancelled;
  *         EINVAL if `rt` or `fn` is NULL; EDEADLK if called from inside a
@@ -80,6 +99,9 @@ WEFT_API int weft_run_until_complete(weft_runtime *rt, weft_fn fn, void *arg,
  * Schedules a new coroutine `fn(arg)` on `rt` from anywhere (a plain thread,
  * or a coroutine of this or another runtime). It does not run until a worker
  * picks it up (asyncio's create_task).
+ * @param rt the runtime to run on.
+ * @param fn the coroutine's body.
+ * @param arg passed to `fn` as is.
  * @param task receives the task — a future of `fn`'s return value, with one
  *        reference for the caller; NULL to detach it (nobody waits for it).
  * @return 0; EINVAL if `rt` or `fn` is NULL; ESHUTDOWN if `rt` is being
@@ -94,6 +116,8 @@ WEFT_API int weft_runtime_spawn(weft_runtime *rt, weft_fn fn, void *arg,
  * (other workers may steal it).
  *
  * Callable only from inside a coroutine of a runtime.
+ * @param fn the coroutine's body.
+ * @param arg passed to `fn` as is.
  * @param task as for weft_runtime_spawn(): a future, or NULL to detach.
  * @return 0; EINVAL if `fn` is NULL; EPERM if not called from a coroutine
  *         of a runtime; ESHUTDOWN; ENOMEM.
@@ -111,12 +135,25 @@ WEFT_API int weft_spawn(weft_fn fn, void *arg, weft_future **task);
  */
 WEFT_API int weft_yield(void);
 
-/** The runtime of the calling coroutine, or NULL outside any runtime. Callable from anywhere. */
+/**
+ * Names a task in traces (and nothing else). The name is copied.
+ * Callable from anywhere; naming a task of an untraced runtime does nothing.
+ * @return 0; EINVAL if `task` is NULL or not a task, or `name` is NULL.
+ */
+WEFT_API int weft_task_set_name(weft_future *task, const char *name);
+
+/**
+ * The runtime of the calling coroutine. Callable from anywhere.
+ * @return the runtime (not owned by the caller), or NULL outside any
+ *         runtime's coroutine.
+ */
 WEFT_API weft_runtime *weft_runtime_current(void);
 
 /**
- * The calling task, as a future (borrowed: no reference is added), or NULL
- * outside a coroutine of a runtime.
+ * The calling task, as a future. Callable from anywhere.
+ * @return the task, borrowed: no reference is added (take one with
+ *         weft_future_retain() to keep it); NULL outside a coroutine of a
+ *         runtime.
  */
 WEFT_API weft_future *weft_task_current(void);
 
@@ -139,6 +176,11 @@ typedef struct weft_worker_stats {
  * Reads `rt`'s counters: their sum into `total` (may be NULL) and, if
  * `per_worker` is not NULL, worker i's into per_worker[i] for i < n.
  * Callable from anywhere.
+ * @param rt the runtime.
+ * @param total receives the sum over all workers; may be NULL.
+ * @param per_worker an array of `n` entries receiving worker i's counters,
+ *        for i < min(n, workers); may be NULL.
+ * @param n how many entries `per_worker` has.
  * @return 0; EINVAL if `rt` is NULL.
  */
 WEFT_API int weft_runtime_stats(const weft_runtime *rt, weft_worker_stats *total,

@@ -1,0 +1,608 @@
+/* trace — trace buffers and the Chrome Trace Event writer. See trace.h and
+ * docs/trace-format.md. */
+#include "trace.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEFT__TCHUNK_RECS 65536 /* 1 MiB a chunk */
+
+/* ---- clocks -------------------------------------------------------------------- */
+
+static uint64_t weft__mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__trace_now_slow(int use_tsc) {
+  (void)use_tsc;
+  return weft__mono_ns();
+}
+
+static int weft__tsc_usable(void) {
+#if defined(__x86_64__)
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return 0;
+  char line[4096];
+  int constant = 0, nonstop = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "flags", 5) != 0) continue;
+    constant = strstr(line, " constant_tsc") != NULL;
+    nonstop = strstr(line, " nonstop_tsc") != NULL;
+    break;
+  }
+  fclose(f);
+  return constant && nonstop;
+#else
+  return 0;
+#endif
+}
+
+/* ---- buffers --------------------------------------------------------------------- */
+
+static size_t weft__trace_cap(void) {
+  const char *e = getenv("WEFT_TRACE_MAX_MB");
+  long mb = e ? atol(e) : 0;
+  return (size_t)(mb > 0 ? mb : 512) << 20;
+}
+
+struct weft__tbuf *weft__tbuf_new(void) {
+  struct weft__tbuf *b = calloc(1, sizeof *b);
+  if (b) b->max_bytes = weft__trace_cap();
+  return b;
+}
+
+int weft__tbuf_grow(struct weft__tbuf *b) {
+  size_t sz = sizeof(struct weft__tchunk) + WEFT__TCHUNK_RECS * sizeof(struct weft__trec);
+  if (b->bytes + sz > b->max_bytes) return 0;
+  struct weft__tchunk *c = malloc(sz);
+  if (!c) return 0;
+  if (b->last) b->last->end = b->cur;
+  c->next = NULL;
+  c->end = c->rec;
+  if (b->last)
+    b->last->next = c;
+  else
+    b->first = c;
+  b->last = c;
+  b->cur = c->rec;
+  b->lim = c->rec + WEFT__TCHUNK_RECS;
+  b->bytes += sz;
+  return 1;
+}
+
+static void weft__tbuf_free(struct weft__tbuf *b) {
+  if (!b) return;
+  for (struct weft__tchunk *c = b->first, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  free(b);
+}
+
+int weft__trace_create(struct weft__trace **out, const char *path) {
+  struct weft__trace *tr = calloc(1, sizeof *tr);
+  if (!tr) return ENOMEM;
+  tr->path = strdup(path);
+  if (!tr->path) {
+    free(tr);
+    return ENOMEM;
+  }
+  tr->use_tsc = weft__tsc_usable();
+  tr->mono0 = weft__mono_ns();
+  tr->tsc0 = weft__trace_now(tr->use_tsc);
+  pthread_mutex_init(&tr->lock, NULL);
+  tr->outside.max_bytes = weft__trace_cap();
+  *out = tr;
+  return 0;
+}
+
+void weft__trace_emit_outside(struct weft__trace *tr, unsigned kind, uint64_t arg) {
+  pthread_mutex_lock(&tr->lock);
+  weft__trace_emit(&tr->outside, tr->use_tsc, kind, arg);
+  pthread_mutex_unlock(&tr->lock);
+}
+
+uint64_t weft__trace_outside_id(struct weft__trace *tr) {
+  pthread_mutex_lock(&tr->lock);
+  uint64_t id = WEFT__TRACE_ID(0, ++tr->outside_seq);
+  pthread_mutex_unlock(&tr->lock);
+  return id;
+}
+
+void weft__trace_name(struct weft__trace *tr, uint64_t id, const char *name) {
+  struct weft__tname *n = malloc(sizeof *n);
+  char *copy = strdup(name);
+  if (!n || !copy) {
+    free(n);
+    free(copy);
+    return;
+  }
+  n->id = id;
+  n->name = copy;
+  pthread_mutex_lock(&tr->lock);
+  n->next = tr->names;
+  tr->names = n;
+  pthread_mutex_unlock(&tr->lock);
+}
+
+char *weft__trace_path(const char *configured) {
+  static atomic_uint env_uses;
+  if (configured) return strdup(configured);
+  const char *e = getenv("WEFT_TRACE");
+  if (!e || !*e) return NULL;
+  unsigned k = atomic_fetch_add(&env_uses, 1) + 1;
+  if (k == 1) return strdup(e);
+  size_t len = strlen(e) + 16;
+  char *p = malloc(len);
+  if (p) snprintf(p, len, "%s.%u", e, k);
+  return p;
+}
+
+/* ---- the writer ---------------------------------------------------------------------- */
+
+/* What the writer knows of a task, by id: ids are dense per spawner
+ * (WEFT__TRACE_ID), so a table per spawner indexed by sequence number. */
+struct weft__tinfo {
+  uint64_t spawn_ts, wake_ts;
+  uint64_t inline_parent;
+  int32_t depth;
+  int16_t spawn_tid, wake_tid;
+  uint8_t spawned, ran, woken;
+};
+struct weft__ttable {
+  struct weft__tinfo *v;
+  size_t n;
+};
+
+struct weft__writer {
+  FILE *f;
+  char buf[1 << 16];
+  size_t len;
+  int err;
+  struct weft__ttable *tabs;
+  unsigned ntabs;
+  uint64_t t0;
+  double ns_per_tick;
+  uint64_t wake_flow;
+  struct weft__tname *names;
+};
+
+static void weft__w_flush(struct weft__writer *w) {
+  if (w->len && fwrite(w->buf, 1, w->len, w->f) != w->len) w->err = errno ? errno : EIO;
+  w->len = 0;
+}
+static void weft__w_str(struct weft__writer *w, const char *s) {
+  size_t n = strlen(s);
+  if (w->len + n > sizeof w->buf) weft__w_flush(w);
+  if (n > sizeof w->buf) {
+    fwrite(s, 1, n, w->f);
+    return;
+  }
+  memcpy(w->buf + w->len, s, n);
+  w->len += n;
+}
+static void weft__w_u64(struct weft__writer *w, uint64_t v) {
+  char t[24];
+  int n = 0;
+  do {
+    t[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  if (w->len + 24 > sizeof w->buf) weft__w_flush(w);
+  while (n) w->buf[w->len++] = t[--n];
+}
+/* A timestamp in microseconds with three decimals, relative to t0. */
+static void weft__w_ts(struct weft__writer *w, uint64_t ticks) {
+  uint64_t ns = ticks > w->t0 ? (uint64_t)((double)(ticks - w->t0) * w->ns_per_tick) : 0;
+  weft__w_u64(w, ns / 1000);
+  char d[5] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
+               (char)('0' + ns % 10), 0};
+  weft__w_str(w, d);
+}
+static void weft__w_json_str(struct weft__writer *w, const char *s) {
+  weft__w_str(w, "\"");
+  char one[8];
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      one[0] = '\\';
+      one[1] = (char)c;
+      one[2] = 0;
+    } else if (c < 0x20) {
+      snprintf(one, sizeof one, "\\u%04x", c);
+    } else {
+      one[0] = (char)c;
+      one[1] = 0;
+    }
+    weft__w_str(w, one);
+  }
+  weft__w_str(w, "\"");
+}
+
+static struct weft__tinfo *weft__tinfo(struct weft__writer *w, uint64_t id) {
+  unsigned s = (unsigned)(id >> 40);
+  uint64_t seq = id & ((UINT64_C(1) << 40) - 1);
+  if (s >= w->ntabs) return NULL;
+  struct weft__ttable *t = &w->tabs[s];
+  if (seq >= t->n) {
+    size_t n = t->n ? t->n : 1024;
+    while (n <= seq) n *= 2;
+    struct weft__tinfo *v = realloc(t->v, n * sizeof *v);
+    if (!v) return NULL;
+    memset(v + t->n, 0, (n - t->n) * sizeof *v);
+    t->v = v;
+    t->n = n;
+  }
+  return &t->v[seq];
+}
+
+static const char *weft__tname_of(struct weft__writer *w, uint64_t id) {
+  for (struct weft__tname *n = w->names; n; n = n->next)
+    if (n->id == id) return n->name;
+  return NULL;
+}
+
+/* The common start of an event line. */
+static void weft__w_ev(struct weft__writer *w, const char *ph, int tid, uint64_t ts) {
+  weft__w_str(w, ",\n{\"ph\":\"");
+  weft__w_str(w, ph);
+  weft__w_str(w, "\",\"pid\":1,\"tid\":");
+  weft__w_u64(w, (uint64_t)tid);
+  weft__w_str(w, ",\"ts\":");
+  weft__w_ts(w, ts);
+}
+
+static void weft__w_instant(struct weft__writer *w, int tid, uint64_t ts, const char *cat,
+                            const char *name) {
+  weft__w_ev(w, "i", tid, ts);
+  weft__w_str(w, ",\"s\":\"t\",\"cat\":\"");
+  weft__w_str(w, cat);
+  weft__w_str(w, "\",\"name\":\"");
+  weft__w_str(w, name);
+  weft__w_str(w, "\"");
+}
+
+static void weft__w_flow(struct weft__writer *w, const char *ph, const char *name, int tid,
+                         uint64_t ts, uint64_t id) {
+  weft__w_ev(w, ph, tid, ts);
+  weft__w_str(w, ",\"cat\":\"flow\",\"name\":\"");
+  weft__w_str(w, name);
+  weft__w_str(w, "\",\"id\":");
+  weft__w_u64(w, id);
+  weft__w_str(w, ",\"bp\":\"e\"}");
+}
+
+/* One track's open slice. */
+struct weft__open {
+  uint64_t task, ts;
+  int open;
+};
+
+static void weft__w_slice(struct weft__writer *w, int tid, struct weft__open *o, uint64_t end_ts,
+                          const char *end, uint64_t awaits, int still_open) {
+  if (!o->open) return;
+  struct weft__tinfo *ti = weft__tinfo(w, o->task);
+  weft__w_ev(w, "X", tid, o->ts);
+  weft__w_str(w, ",\"dur\":");
+  uint64_t d = end_ts > o->ts ? (uint64_t)((double)(end_ts - o->ts) * w->ns_per_tick) : 0;
+  weft__w_u64(w, d / 1000);
+  char dd[5] = {'.', (char)('0' + d / 100 % 10), (char)('0' + d / 10 % 10), (char)('0' + d % 10),
+                0};
+  weft__w_str(w, dd);
+  weft__w_str(w, ",\"cat\":\"run\",\"name\":");
+  const char *nm = weft__tname_of(w, o->task);
+  if (nm) {
+    weft__w_json_str(w, nm);
+  } else {
+    weft__w_str(w, "\"task ");
+    weft__w_u64(w, o->task);
+    weft__w_str(w, "\"");
+  }
+  weft__w_str(w, ",\"args\":{\"task\":");
+  weft__w_u64(w, o->task);
+  weft__w_str(w, ",\"end\":\"");
+  weft__w_str(w, end);
+  weft__w_str(w, "\"");
+  if (awaits) {
+    weft__w_str(w, ",\"awaits\":");
+    weft__w_u64(w, awaits);
+  }
+  weft__w_str(w, ",\"depth\":");
+  weft__w_u64(w, ti ? (uint64_t)ti->depth : 0);
+  if (still_open) weft__w_str(w, ",\"open\":true");
+  weft__w_str(w, "}}");
+  o->open = 0;
+}
+
+/* Opens a slice for `task` on track tid, with the flows that end there. */
+static void weft__w_begin(struct weft__writer *w, int tid, struct weft__open *o, uint64_t task,
+                          uint64_t ts) {
+  struct weft__tinfo *ti = weft__tinfo(w, task);
+  if (ti) {
+    if (!ti->ran && ti->spawned) {
+      weft__w_flow(w, "s", "spawn", ti->spawn_tid, ti->spawn_ts, task);
+      weft__w_flow(w, "f", "spawn", tid, ts, task);
+    } else if (ti->woken) {
+      uint64_t id = UINT64_C(1000000000000) + ++w->wake_flow;
+      weft__w_flow(w, "s", "wake", ti->wake_tid, ti->wake_ts, id);
+      weft__w_flow(w, "f", "wake", tid, ts, id);
+    }
+    ti->ran = 1;
+    ti->woken = 0;
+  }
+  o->task = task;
+  o->ts = ts;
+  o->open = 1;
+}
+
+/* Each stream: a worker's buffer (track 1 + index) or the outside one (0). */
+struct weft__stream {
+  struct weft__tchunk *chunk;
+  struct weft__trec *pos;
+  int tid;
+};
+
+static struct weft__trec *weft__stream_peek(struct weft__stream *s) {
+  while (s->chunk && s->pos == s->chunk->end) {
+    s->chunk = s->chunk->next;
+    s->pos = s->chunk ? s->chunk->rec : NULL;
+  }
+  return s->chunk ? s->pos : NULL;
+}
+
+int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  int rc = 0;
+  struct weft__writer *w = calloc(1, sizeof *w);
+  struct weft__stream *st = calloc(n + 1, sizeof *st);
+  struct weft__open *open = calloc(n + 1, sizeof *open);
+  int *parked = calloc(n + 1, sizeof *parked);
+  if (!w || !st || !open || !parked) {
+    rc = ENOMEM;
+    goto out;
+  }
+  w->f = fopen(tr->path, "w");
+  if (!w->f) {
+    rc = errno;
+    fprintf(stderr, "weft: cannot write the trace to %s: %s\n", tr->path, strerror(rc));
+    goto out;
+  }
+  uint64_t mono1 = weft__mono_ns(), tsc1 = weft__trace_now(tr->use_tsc);
+  w->ns_per_tick = tr->use_tsc && tsc1 > tr->tsc0
+                       ? (double)(mono1 - tr->mono0) / (double)(tsc1 - tr->tsc0)
+                       : 1.0;
+  w->t0 = tr->tsc0;
+  w->ntabs = n + 1;
+  w->tabs = calloc(w->ntabs, sizeof *w->tabs);
+  w->names = tr->names;
+  if (!w->tabs) {
+    rc = ENOMEM;
+    goto out;
+  }
+  uint64_t dropped = tr->outside.dropped;
+  struct weft__tbuf outside = tr->outside;
+  if (outside.last) outside.last->end = outside.cur;
+  st[0].chunk = outside.first;
+  st[0].pos = outside.first ? outside.first->rec : NULL;
+  st[0].tid = 0;
+  for (unsigned i = 0; i < n; i++) {
+    struct weft__tbuf *b = bufs[i];
+    if (b->last) b->last->end = b->cur;
+    dropped += b->dropped;
+    st[i + 1].chunk = b->first;
+    st[i + 1].pos = b->first ? b->first->rec : NULL;
+    st[i + 1].tid = (int)i + 1;
+  }
+
+  /* Header and metadata. */
+  weft__w_str(w, "{\"otherData\":{\"weft_trace\":1,\"workers\":");
+  weft__w_u64(w, n);
+  weft__w_str(w, ",\"clock\":\"monotonic_ns\",\"t0_ns\":");
+  weft__w_u64(w, tr->mono0);
+  weft__w_str(w, ",\"dropped\":");
+  weft__w_u64(w, dropped);
+  weft__w_str(w, ",\"complete\":true},\n\"displayTimeUnit\":\"ns\",\n\"traceEvents\":[\n");
+  weft__w_str(w, "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":"
+                 "\"weft\"}}");
+  weft__w_str(w, ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":"
+                 "\"main\"}}");
+  for (unsigned i = 0; i < n; i++) {
+    weft__w_str(w, ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":");
+    weft__w_u64(w, i + 1);
+    weft__w_str(w, ",\"name\":\"thread_name\",\"args\":{\"name\":\"weft-w");
+    weft__w_u64(w, i);
+    weft__w_str(w, "\"}}");
+  }
+
+  /* Merge the streams by time and decode. */
+  uint64_t last_ts = tr->tsc0;
+  int nparked = 0;
+  for (;;) {
+    struct weft__stream *s = NULL;
+    struct weft__trec *r = NULL;
+    for (unsigned i = 0; i <= n; i++) {
+      struct weft__trec *q = weft__stream_peek(&st[i]);
+      if (q && (!r || (q->head >> 8) < (r->head >> 8))) {
+        r = q;
+        s = &st[i];
+      }
+    }
+    if (!r) break;
+    s->pos++;
+    uint64_t ts = r->head >> 8;
+    unsigned kind = (unsigned)(r->head & 0xff);
+    int tid = s->tid;
+    struct weft__open *o = &open[tid];
+    if (ts > last_ts) last_ts = ts;
+    switch (kind) {
+    case WEFT__TK_SPAWN: {
+      struct weft__tinfo *ti = weft__tinfo(w, r->arg);
+      struct weft__tinfo *pi = o->open ? weft__tinfo(w, o->task) : NULL;
+      int depth = pi ? pi->depth + 1 : 0;
+      if (ti) {
+        ti->spawned = 1;
+        ti->spawn_ts = ts;
+        ti->spawn_tid = (int16_t)tid;
+        ti->depth = depth;
+      }
+      weft__w_instant(w, tid, ts, "spawn", "spawn");
+      weft__w_str(w, ",\"args\":{\"task\":");
+      weft__w_u64(w, r->arg);
+      weft__w_str(w, ",\"parent\":");
+      weft__w_u64(w, o->open ? o->task : 0);
+      weft__w_str(w, ",\"depth\":");
+      weft__w_u64(w, (uint64_t)depth);
+      weft__w_str(w, "}}");
+      break;
+    }
+    case WEFT__TK_BEGIN:
+      weft__w_slice(w, tid, o, ts, "await", 0, 0); /* defensive: never two open */
+      weft__w_begin(w, tid, o, r->arg, ts);
+      break;
+    case WEFT__TK_END_DONE:
+      if (o->open) {
+        uint64_t task = o->task;
+        weft__w_slice(w, tid, o, ts, "done", 0, 0);
+        weft__w_instant(w, tid, ts, "complete", "complete");
+        weft__w_str(w, ",\"args\":{\"task\":");
+        weft__w_u64(w, task);
+        weft__w_str(w, ",\"err\":0}}");
+      }
+      break;
+    case WEFT__TK_END_AWAIT:
+      weft__w_slice(w, tid, o, ts, "await", r->arg, 0);
+      break;
+    case WEFT__TK_END_YIELD:
+      weft__w_slice(w, tid, o, ts, "yield", 0, 0);
+      break;
+    case WEFT__TK_INLINE: {
+      uint64_t parent = o->open ? o->task : 0;
+      weft__w_slice(w, tid, o, ts, "inline", r->arg, 0);
+      struct weft__tinfo *ti = weft__tinfo(w, r->arg);
+      if (ti) ti->inline_parent = parent;
+      weft__w_begin(w, tid, o, r->arg, ts);
+      break;
+    }
+    case WEFT__TK_INLINE_DONE:
+      if (o->open) {
+        uint64_t task = o->task;
+        struct weft__tinfo *ti = weft__tinfo(w, task);
+        weft__w_slice(w, tid, o, ts, "done", 0, 0);
+        weft__w_instant(w, tid, ts, "complete", "complete");
+        weft__w_str(w, ",\"args\":{\"task\":");
+        weft__w_u64(w, task);
+        weft__w_str(w, ",\"err\":0}}");
+        if (ti && ti->inline_parent) {
+          o->task = ti->inline_parent;
+          o->ts = ts;
+          o->open = 1;
+        }
+      }
+      break;
+    case WEFT__TK_COMPLETE:
+      weft__w_instant(w, tid, ts, "complete", "complete");
+      weft__w_str(w, ",\"args\":{\"task\":");
+      weft__w_u64(w, r->arg & ((UINT64_C(1) << 52) - 1));
+      weft__w_str(w, ",\"err\":");
+      weft__w_u64(w, r->arg >> 52);
+      weft__w_str(w, "}}");
+      break;
+    case WEFT__TK_WAKE: {
+      struct weft__tinfo *ti = weft__tinfo(w, r->arg);
+      if (ti) {
+        ti->woken = 1;
+        ti->wake_ts = ts;
+        ti->wake_tid = (int16_t)tid;
+      }
+      weft__w_instant(w, tid, ts, "wake", "wake");
+      weft__w_str(w, ",\"args\":{\"task\":");
+      weft__w_u64(w, r->arg);
+      weft__w_str(w, "}}");
+      break;
+    }
+    case WEFT__TK_STEAL: {
+      unsigned victim = (unsigned)(r->arg & 0xffff);
+      weft__w_instant(w, tid, ts, "steal", "steal");
+      weft__w_str(w, ",\"args\":{\"victim\":");
+      weft__w_u64(w, victim);
+      weft__w_str(w, ",\"count\":");
+      weft__w_u64(w, (r->arg >> 16) & 0xffff);
+      weft__w_str(w, "}}");
+      weft__w_ev(w, "C", 0, ts);
+      weft__w_str(w, ",\"name\":\"runqueue\",\"args\":{\"w");
+      weft__w_u64(w, victim);
+      weft__w_str(w, "\":");
+      weft__w_u64(w, r->arg >> 32);
+      weft__w_str(w, "}}");
+      break;
+    }
+    case WEFT__TK_INJECT:
+      weft__w_instant(w, tid, ts, "inject", "inject");
+      weft__w_str(w, ",\"args\":{\"count\":");
+      weft__w_u64(w, r->arg);
+      weft__w_str(w, "}}");
+      break;
+    case WEFT__TK_PARK:
+    case WEFT__TK_UNPARK: {
+      int park = kind == WEFT__TK_PARK;
+      if (park != parked[tid]) {
+        parked[tid] = park;
+        nparked += park ? 1 : -1;
+      }
+      weft__w_instant(w, tid, ts, "park", park ? "park" : "unpark");
+      weft__w_str(w, "}");
+      weft__w_ev(w, "C", 0, ts);
+      weft__w_str(w, ",\"name\":\"parked\",\"args\":{\"parked\":");
+      weft__w_u64(w, (uint64_t)nparked);
+      weft__w_str(w, "}}");
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  /* Slices still open (a task still running when the trace was written). */
+  for (unsigned i = 0; i <= n; i++) weft__w_slice(w, (int)i, &open[i], last_ts, "await", 0, 1);
+  weft__w_str(w, "\n]}\n");
+  weft__w_flush(w);
+  if (fclose(w->f) != 0 && !w->err) w->err = errno;
+  w->f = NULL;
+  rc = w->err;
+  if (rc) fprintf(stderr, "weft: writing the trace to %s failed: %s\n", tr->path, strerror(rc));
+  if (dropped)
+    fprintf(stderr, "weft: trace %s: %llu events were dropped (buffers full; WEFT_TRACE_MAX_MB)\n",
+            tr->path, (unsigned long long)dropped);
+out:
+  if (w) {
+    if (w->f) fclose(w->f);
+    if (w->tabs)
+      for (unsigned i = 0; i < w->ntabs; i++) free(w->tabs[i].v);
+    free(w->tabs);
+  }
+  free(w);
+  free(st);
+  free(open);
+  free(parked);
+  weft__trace_finish_discard(tr, bufs, n);
+  return rc;
+}
+
+void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  for (unsigned i = 0; bufs && i < n; i++) weft__tbuf_free(bufs[i]);
+  for (struct weft__tchunk *c = tr->outside.first, *nx; c; c = nx) {
+    nx = c->next;
+    free(c);
+  }
+  for (struct weft__tname *nm = tr->names, *nx; nm; nm = nx) {
+    nx = nm->next;
+    free(nm->name);
+    free(nm);
+  }
+  pthread_mutex_destroy(&tr->lock);
+  free(tr->path);
+  free(tr);
+}

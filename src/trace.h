@@ -1,0 +1,129 @@
+/* trace — recording what the scheduler did, and writing it out as Chrome
+ * Trace Event JSON (docs/trace-format.md).
+ *
+ * Recording. Each worker appends 16-byte records (a timestamp with the
+ * event kind, and one payload word) to its own buffer: no locks, no shared
+ * cache lines, no formatting on the hot path. Threads that are not workers
+ * (the main thread spawning a root, a plain thread resolving a future)
+ * append to one buffer under a mutex. Buffers grow by chunks; past a cap
+ * (WEFT_TRACE_MAX_MB, 512 MiB per buffer by default) records are counted as
+ * dropped — reported in the trace and on stderr, never silently lost.
+ * Compiled in (CMake WEFT_TRACE), tracing costs one predictable branch per
+ * event site when off: the worker's buffer pointer is NULL.
+ *
+ * What a record leaves implicit, the writer recovers: the task a slice ends
+ * and the parent of a spawn are the task of the track's open slice; a
+ * task's depth is its parent's plus one; flows (spawn -> first run, wake ->
+ * resume) are paired when the run is seen.
+ *
+ * Timestamps: the TSC where the CPU says it is constant and non-stop
+ * (converted with a rate measured between runtime creation and the
+ * write), else CLOCK_MONOTONIC.
+ */
+#ifndef WEFT_TRACE_H
+#define WEFT_TRACE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sanitize.h"
+
+enum weft__tk {
+  WEFT__TK_SPAWN = 1,    /* arg: child id (its parent: this track's open slice) */
+  WEFT__TK_BEGIN,        /* arg: task id; opens a slice */
+  WEFT__TK_END_DONE,     /* closes the open slice: the task finished */
+  WEFT__TK_END_AWAIT,    /* arg: awaited task id or 0; closes: suspended in await */
+  WEFT__TK_END_YIELD,    /* closes: yielded */
+  WEFT__TK_INLINE,       /* arg: child id; closes the open slice (end "inline"), opens the child's */
+  WEFT__TK_INLINE_DONE,  /* closes the inlined child's slice (done), reopens its awaiter's */
+  WEFT__TK_COMPLETE,     /* arg: id | err << 52; a task that settled without finishing a run */
+  WEFT__TK_WAKE,         /* arg: task id; made runnable again */
+  WEFT__TK_STEAL,        /* arg: victim | count << 16 | victim's deque size after << 32 */
+  WEFT__TK_INJECT,       /* arg: count */
+  WEFT__TK_PARK,
+  WEFT__TK_UNPARK
+};
+
+struct weft__trec {
+  uint64_t head; /* timestamp << 8 | kind */
+  uint64_t arg;
+};
+
+struct weft__tchunk {
+  struct weft__tchunk *next;
+  struct weft__trec *end; /* one past the last record written */
+  struct weft__trec rec[];
+};
+
+struct weft__tbuf {
+  struct weft__trec *cur, *lim; /* free space in the last chunk */
+  struct weft__tchunk *first, *last;
+  uint64_t dropped;
+  size_t bytes, max_bytes;
+};
+
+struct weft__tname {
+  struct weft__tname *next;
+  uint64_t id;
+  char *name;
+};
+
+struct weft__trace {
+  char *path;
+  int use_tsc;
+  uint64_t tsc0, mono0; /* the clock pair taken at creation */
+  pthread_mutex_t lock; /* the outside buffer, its ids, the names */
+  struct weft__tbuf outside;
+  uint64_t outside_seq;
+  struct weft__tname *names;
+};
+
+/* 0 if the trace was set up (path copied); ENOMEM. */
+int weft__trace_create(struct weft__trace **out, const char *path);
+/* Writes the trace file from every buffer (workers stopped), frees it all.
+ * `bufs` are the workers' buffers, in worker order. Returns 0 or an errno
+ * (the file could not be written; also said on stderr). */
+int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
+/* Frees it all without writing (runtime creation failed). */
+void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
+struct weft__tbuf *weft__tbuf_new(void);
+
+/* The path tracing was asked for: the config's, else WEFT_TRACE's (a second
+ * runtime in the process gets ".2" appended, and so on), else NULL. */
+char *weft__trace_path(const char *configured);
+
+uint64_t weft__trace_now_slow(int use_tsc);
+int weft__tbuf_grow(struct weft__tbuf *b);
+
+static inline uint64_t weft__trace_now(int use_tsc) {
+#if defined(__x86_64__)
+  if (WEFT__LIKELY(use_tsc)) {
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+  }
+#endif
+  return weft__trace_now_slow(use_tsc);
+}
+
+static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned kind,
+                                    uint64_t arg) {
+  if (WEFT__UNLIKELY(b->cur == b->lim) && !weft__tbuf_grow(b)) {
+    b->dropped++;
+    return;
+  }
+  b->cur->head = (weft__trace_now(use_tsc) << 8) | kind;
+  b->cur->arg = arg;
+  b->cur++;
+}
+
+/* From a thread that is no worker: under the trace's lock. */
+void weft__trace_emit_outside(struct weft__trace *tr, unsigned kind, uint64_t arg);
+/* A new task id for a task spawned outside the workers. */
+uint64_t weft__trace_outside_id(struct weft__trace *tr);
+void weft__trace_name(struct weft__trace *tr, uint64_t id, const char *name);
+
+#define WEFT__TRACE_ID(spawner, seq) (((uint64_t)(spawner) << 40) | (seq))
+
+#endif
