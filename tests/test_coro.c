@@ -244,6 +244,36 @@ Test(coro, nested_coroutines_yield_what_their_inner_ones_produce, .exit_code = R
   exit(REACHED_END);
 }
 
+/* A coroutine started inside another may later be driven by someone else:
+ * here the outer one hands its half-run inner generator to the test. */
+static void *start_and_hand_over(void *arg) {
+  (void)arg;
+  weft_coro *inner;
+  if (weft_coro_create(&inner, running_sum, NULL, NULL) != 0) return IP(-1);
+  void *out;
+  if (weft_coro_send(inner, NULL, &out) != 0 || weft_coro_send(inner, IP(5), &out) != 0)
+    return IP(-2);
+  weft_coro_yield(inner, NULL); /* the driver takes it from here */
+  return out;                   /* 5: the sum the inner one had */
+}
+
+Test(coro, an_inner_coroutine_may_be_handed_to_another_driver) {
+  weft_coro *outer;
+  cr_assert_eq(weft_coro_create(&outer, start_and_hand_over, NULL, NULL), 0);
+  void *out;
+  cr_assert_eq(weft_coro_send(outer, NULL, &out), 0);
+  weft_coro *inner = out;
+  cr_assert_eq(weft_coro_status(inner), WEFT_CORO_SUSPENDED);
+  cr_assert_eq(weft_coro_send(inner, IP(10), &out), 0);
+  cr_expect_eq(PI(out), 15);
+  cr_assert_eq(weft_coro_send(outer, NULL, &out), WEFT_DONE, "the outer one did not finish");
+  cr_expect_eq(PI(out), 5);
+  cr_assert_eq(weft_coro_send(inner, NULL, &out), WEFT_DONE);
+  cr_expect_eq(PI(out), 15);
+  cr_assert_eq(weft_coro_destroy(inner), 0);
+  cr_assert_eq(weft_coro_destroy(outer), 0);
+}
+
 /* ---- status ----------------------------------------------------------------------- */
 
 struct self_ref {
