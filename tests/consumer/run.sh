@@ -8,6 +8,8 @@
 #   cmake-static   the same with weft::weft_static
 #   pkgconfig      cc $(pkg-config --cflags --libs weft)
 #   cxx            C++11 program, -Wall -Wextra -Wpedantic -Werror, pkg-config
+#   subdirectory   weft built inside another project (add_subdirectory, as
+#                  FetchContent does): weft::weft and weft::weft_static
 #   headers        each public header alone, as C11 and as C++11, -Werror
 #   abi            libweft.so: exports, SONAME, NEEDED, no undefined symbols
 #
@@ -23,7 +25,7 @@
 # (see below), and where a C++ compiler is missing.
 set -euo pipefail
 
-step=${1:?usage: run.sh install|cmake-shared|cmake-static|pkgconfig|cxx|headers|abi}
+step=${1:?usage: run.sh install|cmake-shared|cmake-static|pkgconfig|cxx|subdirectory|headers|abi}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix=$WEFT_WORK/prefix
 libdir=$prefix/${WEFT_LIBDIR:-lib}
@@ -157,6 +159,24 @@ step_cxx() {
   LD_LIBRARY_PATH=$libdir run_consumer "$dir/consumer"
 }
 
+# weft as a subproject: built from its source tree by the parent project in
+# tests/consumer/subdir, which also checks that weft left its settings alone
+# and built no tests. Runs in every build: the parent builds its own weft,
+# without sanitizers (WEFT_SANITIZE is for weft's own builds only).
+step_subdirectory() {
+  local dir=$WEFT_WORK/subdirectory exe
+  rm -rf "$dir"
+  local gen=()
+  [ -n "${WEFT_GENERATOR:-}" ] && gen=(-G "$WEFT_GENERATOR")
+  [ -n "${WEFT_MAKE_PROGRAM:-}" ] && gen+=(-DCMAKE_MAKE_PROGRAM="$WEFT_MAKE_PROGRAM")
+  cmake -S "$here/subdir" -B "$dir" "${gen[@]}" -DCMAKE_C_COMPILER="$WEFT_CC" \
+    -DWEFT_CONSUMER_SOURCE="$WEFT_SOURCE"
+  cmake --build "$dir"
+  for exe in "$dir"/consumer_shared "$dir"/consumer_static; do
+    run_consumer "$exe"
+  done
+}
+
 # Each public header must compile alone (it includes what it needs), as C11
 # and as C++11, without a warning. From the source tree, so this runs in
 # every build.
@@ -232,6 +252,7 @@ case $step in
   cmake-static) step_cmake weft::weft_static ;;
   pkgconfig) step_pkgconfig ;;
   cxx) step_cxx ;;
+  subdirectory) step_subdirectory ;;
   headers) step_headers ;;
   abi) step_abi ;;
   *) die "unknown step $step" ;;
