@@ -8,49 +8,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#if WEFT__ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if WEFT__TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
-
-/* Boost.Context's C-ABI routines (extern "C" in Boost; no C++ header is
- * included). Their names are fixed by the library. */
-typedef void *weft__fcontext;
-typedef struct {
-  weft__fcontext fctx;
-  void *data;
-} weft__transfer;
-extern weft__transfer jump_fcontext(weft__fcontext const to, void *vp);
-extern weft__fcontext make_fcontext(void *sp, size_t size, void (*fn)(weft__transfer));
-
-/* What travels with a jump. It lives on the source's stack, which nobody
- * touches until `after` has run on the destination: the source cannot be
- * resumed earlier, because publishing it is the job of `after`. */
-struct weft__switch {
-  struct weft__ctx *from;
-  struct weft__ctx *to;
-  weft__after_fn after;
-  void *after_arg;
-};
 
 static WEFT__TLS struct weft__ctx weft__thread_ctx;
 
-/* After a jump, the thread-local state is reached through weft__thread()
- * again: this code may now run on another thread (thread.h). */
 static inline void weft__set_running(struct weft__ctx *c) { weft__thread()->running = c; }
 
 struct weft__ctx *weft__ctx_running(void) { return weft__thread()->running; }
-
-/* On the destination side of every jump: record where the source stopped,
- * then run the source's post-switch action. */
-static inline void weft__arrive(weft__transfer t) {
-  struct weft__switch *sw = t.data;
-  sw->from->fctx = t.fctx;
-  weft__set_running(sw->to);
-  if (sw->after) sw->after(sw->after_arg);
-}
 
 static void weft__trampoline(weft__transfer t) {
   struct weft__ctx *self = ((struct weft__switch *)t.data)->to;
@@ -92,21 +55,19 @@ void weft__ctx_init_thread(struct weft__ctx *c) {
 
 void weft__ctx_set_running(struct weft__ctx *c) { weft__set_running(c); }
 
-struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c) {
-  struct weft__ctx *run = weft__ctx_running();
-  if (!run) {
+struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c, struct weft__thread *th) {
+  struct weft__ctx *run = th->running;
+  if (WEFT__UNLIKELY(!run)) {
     /* First switch on this thread: describe its own stack once. */
     weft__ctx_init_thread(&weft__thread_ctx);
-    weft__set_running(&weft__thread_ctx);
-    run = &weft__thread_ctx;
+    th->running = run = &weft__thread_ctx;
   }
-  c->fctx = NULL;
+  /* Only what the switch back needs: the stack (the overflow handler asks
+   * the running context for it) and, under the sanitizers, the bounds. */
   c->stack = run->stack;
+#if WEFT__ASAN
   c->stack_lo = run->stack_lo;
   c->stack_size = run->stack_size;
-  c->entry = NULL;
-  c->entry_arg = NULL;
-#if WEFT__ASAN
   c->asan_fake_stack = NULL;
 #endif
 #if WEFT__TSAN
@@ -156,22 +117,6 @@ void weft__ctx_destroy(struct weft__ctx *c) {
 #else
   (void)c;
 #endif
-}
-
-void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
-                      weft__after_fn after, void *after_arg) {
-  struct weft__switch sw = {from, to, after, after_arg};
-#if WEFT__ASAN
-  __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
-#endif
-#if WEFT__TSAN
-  __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-  weft__transfer t = jump_fcontext(to->fctx, &sw);
-#if WEFT__ASAN
-  __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
-#endif
-  weft__arrive(t);
 }
 
 void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,

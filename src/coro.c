@@ -34,7 +34,6 @@ struct weft_coro {
 
 /* The innermost standalone coroutine, in the per-thread state (thread.h). */
 weft_coro *weft__coro_current(void) { return weft__thread()->coro; }
-static void weft__coro_set_current(weft_coro *co) { weft__thread()->coro = co; }
 
 /* Post-switch action of a finished body, run on the caller's side. */
 static void weft__coro_release_stack(void *arg) {
@@ -96,25 +95,29 @@ int weft_coro_send(weft_coro *co, void *in, void **out) {
   default:
     break;
   }
-  weft__stack_thread_setup(); /* this thread may never have made a coroutine */
+  struct weft__thread *th = weft__thread();
+  if (WEFT__UNLIKELY(!th->stack_ready)) weft__stack_thread_setup(); /* a new thread */
   struct weft__ctx here;
-  struct weft__ctx *was_running = weft__ctx_init_here(&here);
+  struct weft__ctx *was_running = weft__ctx_init_here(&here, th);
   co->caller = &here;
   co->transfer = in;
-  co->prev = weft__coro_current();
+  co->prev = th->coro;
   co->state = WEFT_CORO_RUNNING;
-  weft__coro_set_current(co);
+  th->coro = co;
   weft__ctx_switch(&here, &co->ctx, NULL, NULL);
-  /* Back: the body yielded or returned (its state says which). */
-  weft__ctx_set_running(was_running);
-  weft__coro_set_current(co->prev);
+  /* Back: the body yielded or returned (its state says which). The body
+   * may have been driven on this thread only (send does not migrate), but
+   * `th` is re-read anyway: nothing is kept across a switch. */
+  th = weft__thread();
+  th->running = was_running;
+  th->coro = co->prev;
   co->caller = NULL;
   if (out) *out = co->transfer;
   return co->state == WEFT_CORO_DONE ? WEFT_DONE : 0;
 }
 
 int weft_coro_yield(void *value, void **sent) {
-  weft_coro *co = weft__coro_current();
+  weft_coro *co = weft__thread()->coro;
   if (!co) return EPERM;
   co->transfer = value;
   co->state = WEFT_CORO_SUSPENDED;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "thread.h"
 #include "sanitize.h"
 
 #if WEFT__VALGRIND
@@ -76,8 +77,10 @@ static size_t weft__read_max_map_count(void) {
   return n;
 }
 
+static void weft__once_init(void);
+
 size_t weft__stack_round(size_t req) {
-  if (!weft__page) weft__page = (size_t)sysconf(_SC_PAGESIZE);
+  pthread_once(&weft__once, weft__once_init); /* sets weft__page */
   if (req == 0) req = WEFT__STACK_DEFAULT;
   if (req > WEFT__STACK_MAX) return 0;
   if (req < WEFT__STACK_MIN) req = WEFT__STACK_MIN;
@@ -264,6 +267,7 @@ void weft__stack_thread_setup(void) {
   if (WEFT__LIKELY(t->ready)) return;
   pthread_once(&weft__once, weft__once_init);
   t->ready = 1;
+  weft__thread()->stack_ready = 1;
   pthread_setspecific(weft__thread_key, t); /* non-NULL: run weft__thread_exit */
   stack_t cur;
   if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
@@ -353,6 +357,12 @@ int weft__stack_alloc(size_t size, struct weft__stack **out) {
   got = got->next;
   while (got) { /* the rest of the batch goes to this thread's cache */
     struct weft__stack *n = got->next;
+    if (!got->guarded && got->cold) {
+      /* Its pages went back to the kernel: the canary reads as zeros now,
+       * and the cache's fast path does not rewrite it. */
+      got->cold = 0;
+      weft__write_canary(got);
+    }
     got->next = cc->head;
     cc->head = got;
     cc->n++;

@@ -23,6 +23,7 @@ struct weft__thread {
   struct weft_coro *coro;      /* innermost standalone coroutine running here */
   struct weft__ctx *running;   /* the context running now (NULL: never switched) */
   int dispatching;             /* firing future waiters (future.c): no suspension */
+  int stack_ready;             /* weft__stack_thread_setup has run on this thread */
   struct weft_future *dispatch_head, *dispatch_tail;
 };
 
