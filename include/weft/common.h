@@ -7,6 +7,13 @@
 
 #include "weft/version.h"
 
+/**
+ * @def WEFT_API
+ * Marks a public function: exported from libweft.so, which is built with
+ * hidden visibility so that nothing else leaves it. Expands to the
+ * default-visibility attribute while weft itself is compiled (WEFT_BUILDING)
+ * and to nothing in a user's program, whichever library it links.
+ */
 #if defined(WEFT_STATIC_DEFINE)
 #define WEFT_API
 #elif defined(WEFT_BUILDING) && defined(__GNUC__)
@@ -52,20 +59,34 @@ typedef void *(*weft_fn)(void *arg);
 
 /**
  * A message for any status code weft returns: 0, a `WEFT_` outcome or an
- * errno value. Never NULL; the string is static. Callable from anywhere.
+ * errno value. Callable from anywhere.
+ * @param code a status code, as returned by a weft function.
+ * @return a static string, never NULL; "unknown error" or "unknown status"
+ *         for codes weft does not return.
  */
 WEFT_API const char *weft_strerror(int code);
 
 /**
  * The symbolic name of a status code ("EINVAL", "WEFT_DONE", "OK").
- * Unknown codes give "UNKNOWN". Never NULL; static. Callable from anywhere.
+ * Callable from anywhere.
+ * @param code a status code, as returned by a weft function.
+ * @return a static string, never NULL; "UNKNOWN" for codes weft does not
+ *         return.
  */
 WEFT_API const char *weft_err_name(int code);
 
-/** The library's version as WEFT_VERSION_HEX would give it. Callable from anywhere. */
+/**
+ * The version of the library linked at run time, which may differ from the
+ * headers compiled against (WEFT_VERSION_HEX). Callable from anywhere.
+ * @return (major << 16) | (minor << 8) | patch, as WEFT_VERSION_HEX.
+ */
 WEFT_API unsigned weft_version(void);
 
-/** The library's version as "MAJOR.MINOR.PATCH"; static. Callable from anywhere. */
+/**
+ * The version of the library linked at run time, as text. Callable from
+ * anywhere.
+ * @return a static string "MAJOR.MINOR.PATCH", never NULL.
+ */
 WEFT_API const char *weft_version_string(void);
 
 WEFT__EXTERN_C_END

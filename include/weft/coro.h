@@ -51,7 +51,10 @@ typedef struct weft_coro_config {
  * Creates a coroutine that will run `fn(arg)`, without running any of it.
  *
  * Callable from anywhere (a plain thread or inside a coroutine).
- * @param out receives the new coroutine; untouched on error.
+ * @param out receives the new coroutine, owned by the caller; untouched on
+ *        error.
+ * @param fn the body; it runs on the coroutine's own stack.
+ * @param arg passed to `fn` as is; weft never dereferences it.
  * @param cfg options, or NULL for defaults; copied.
  * @return 0; EINVAL if `out` or `fn` is NULL or the stack size is absurd
  *         (over 1 GiB); ENOMEM if no memory or stack could be had.
@@ -67,6 +70,9 @@ WEFT_API int weft_coro_create(weft_coro **out, weft_fn fn, void *arg,
  * to receive a value with: it must pass NULL (its input is `arg`).
  *
  * Callable from a plain thread or from inside another coroutine (nesting).
+ * @param co the coroutine to resume.
+ * @param in the value its pending weft_coro_yield() returns in `sent`; NULL
+ *        on the first send.
  * @param out receives the yielded value (return 0) or the body's return
  *        value (return WEFT_DONE); may be NULL.
  * @return 0 if the coroutine yielded; WEFT_DONE if its body returned (its
@@ -82,13 +88,18 @@ WEFT_API int weft_coro_send(weft_coro *co, void *in, void **out);
  * weft_coro_send() that resumed it, and waits for the next send.
  *
  * Callable only from inside the body of a standalone coroutine.
+ * @param value handed to the resuming weft_coro_send() as its `out`.
  * @param sent receives the value of the send that resumes it; may be NULL.
  * @return 0 when resumed; EPERM if the caller is not inside a standalone
  *         coroutine (nothing happens then).
  */
 WEFT_API int weft_coro_yield(void *value, void **sent);
 
-/** The state of `co`; WEFT_CORO_INVALID if `co` is NULL. Callable from anywhere. */
+/**
+ * Where `co` is in its life. Callable from anywhere.
+ * @param co a coroutine, or NULL.
+ * @return its state; WEFT_CORO_INVALID if `co` is NULL.
+ */
 WEFT_API weft_coro_state weft_coro_status(const weft_coro *co);
 
 /**
@@ -101,6 +112,7 @@ WEFT_API weft_coro_state weft_coro_status(const weft_coro *co);
  * the owner does not also know how to free.
  *
  * Callable from anywhere but the coroutine's own body or one it drives.
+ * @param co the coroutine; not to be used again once freed.
  * @return 0; EINVAL if `co` is NULL; EBUSY if it is running (not freed).
  */
 WEFT_API int weft_coro_destroy(weft_coro *co);

@@ -39,12 +39,16 @@ typedef enum weft_future_state {
 /**
  * Creates a pending future that you settle with weft_future_resolve() or
  * weft_future_fail().
+ * @param out receives the future, with one reference for the caller;
+ *        untouched on error.
  * @return 0; EINVAL if `out` is NULL; ENOMEM.
  */
 WEFT_API int weft_future_create(weft_future **out);
 
 /**
  * Settles `f` with `value` and wakes everything waiting for it.
+ * @param f a pending future made by weft_future_create().
+ * @param value the value its readers get; weft does not own it.
  * @return 0; EINVAL if `f` is NULL or a task (a task is settled by its
  *         coroutine); EALREADY if it has already settled (nothing changes).
  */
@@ -53,26 +57,39 @@ WEFT_API int weft_future_resolve(weft_future *f, void *value);
 /**
  * Settles `f` as failed with `err` (a positive errno value) and wakes
  * everything waiting for it.
+ * @param f a pending future made by weft_future_create().
+ * @param err the error its readers get, a positive errno value.
  * @return 0; EINVAL if `f` is NULL, a task, or `err` is not positive;
  *         EALREADY if it has already settled.
  */
 WEFT_API int weft_future_fail(weft_future *f, int err);
 
-/** Takes one more reference to `f`. @return 0; EINVAL if `f` is NULL or released. */
+/**
+ * Takes one more reference to `f`, to be dropped with weft_future_release().
+ * @param f a future the caller holds a reference to (or borrows, as
+ *        weft_task_current()'s).
+ * @return 0; EINVAL if `f` is NULL or released.
+ */
 WEFT_API int weft_future_retain(weft_future *f);
 
 /**
  * Drops one reference; the last one frees the future. Releasing a task's
  * last reference does not stop the task: it runs to completion (detached).
+ * @param f a future of which the caller holds a reference, which it gives up.
  * @return 0; EINVAL if `f` is NULL or already released.
  */
 WEFT_API int weft_future_release(weft_future *f);
 
-/** Where `f` stands now, without waiting. */
+/**
+ * Where `f` stands now, without waiting.
+ * @param f a future, or NULL.
+ * @return its state; WEFT_FUTURE_INVALID if `f` is NULL or released.
+ */
 WEFT_API weft_future_state weft_future_status(const weft_future *f);
 
 /**
  * Reads a settled future without waiting.
+ * @param f the future.
  * @param value receives the value if it resolved (NULL otherwise); may be NULL.
  * @return 0 if it resolved; its error if it failed; EAGAIN if it is still
  *         pending; EINVAL if `f` is NULL or released.
@@ -96,6 +113,11 @@ typedef int (*weft_then_fn)(void *arg, void *value, void **result);
  * settled): keep it short, and do not await or block in it; spawn a task
  * from it for longer work. Chains of any length settle without deep
  * recursion.
+ * @param in the input future; borrowed.
+ * @param fn the continuation.
+ * @param arg passed to `fn` as is.
+ * @param out receives the output future, with one reference for the
+ *        caller; untouched on error.
  * @return 0; EINVAL if `in`, `fn` or `out` is NULL; ENOMEM.
  */
 WEFT_API int weft_future_then(weft_future *in, weft_then_fn fn, void *arg,
@@ -105,6 +127,11 @@ WEFT_API int weft_future_then(weft_future *in, weft_then_fn fn, void *arg,
  * A future that resolves (with value NULL) when all `n` inputs have
  * resolved, or fails with the first error as soon as one input fails.
  * Read each input's own value with weft_future_result(). n = 0 resolves at once.
+ * @param in an array of `n` futures, borrowed; the array is read during
+ *        the call only.
+ * @param n how many inputs.
+ * @param out receives the output future, with one reference for the
+ *        caller; untouched on error.
  * @return 0; EINVAL if `out` is NULL, or `in` is NULL with n > 0, or an
  *         input is NULL; ENOMEM.
  */
@@ -113,6 +140,11 @@ WEFT_API int weft_future_all(weft_future *const *in, size_t n, weft_future **out
 /**
  * A future that resolves with the value of the first of the `n` inputs to
  * resolve, or, if every input fails, fails with the last error.
+ * @param in an array of `n` futures, borrowed; the array is read during
+ *        the call only.
+ * @param n how many inputs; at least 1.
+ * @param out receives the output future, with one reference for the
+ *        caller; untouched on error.
  * @return 0; EINVAL if `out` or `in` is NULL, n is 0, or an input is NULL; ENOMEM.
  */
 WEFT_API int weft_future_any(weft_future *const *in, size_t n, weft_future **out);
@@ -123,6 +155,7 @@ WEFT_API int weft_future_any(weft_future *const *in, size_t n, weft_future **out
  * Inside a coroutine of a runtime it suspends the coroutine (its worker
  * runs other work) — no switch at all if `f` has already settled. On any
  * other thread it blocks that thread (no spinning) until `f` settles.
+ * @param f the future or task to wait for; borrowed.
  * @param value receives the value if it resolved; may be NULL.
  * @return 0 if `f` resolved; its error if it failed; ECANCELED if the
  *         calling task is cancelled (before or while waiting); EINVAL if `f`
@@ -139,6 +172,7 @@ WEFT_API int weft_await(weft_future *f, void **value);
  * weft_yield() — or the one it is suspended in — returns ECANCELED, and
  * what the task returns after that settles it (cooperative, as asyncio's
  * CancelledError).
+ * @param f the future or task to cancel; borrowed.
  * @return 0; EINVAL if `f` is NULL; EALREADY if `f` has already settled.
  */
 WEFT_API int weft_cancel(weft_future *f);

@@ -138,6 +138,9 @@ WEFT_API int weft_yield(void);
 /**
  * Names a task in traces (and nothing else). The name is copied.
  * Callable from anywhere; naming a task of an untraced runtime does nothing.
+ * @param task the task (a future from weft_spawn(), weft_runtime_spawn()
+ *        or weft_task_current()); borrowed.
+ * @param name the name, copied; the caller keeps ownership of the string.
  * @return 0; EINVAL if `task` is NULL or not a task, or `name` is NULL.
  */
 WEFT_API int weft_task_set_name(weft_future *task, const char *name);
