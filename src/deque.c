@@ -23,6 +23,7 @@
 void weft__deque_init(struct weft__deque *d) {
   atomic_init(&d->top, 0);
   atomic_init(&d->bottom, 0);
+  atomic_init(&d->pushes, 0);
   for (size_t i = 0; i < WEFT__DEQUE_CAP; i++) atomic_init(&d->buf[i], NULL);
 }
 
@@ -38,6 +39,8 @@ int weft__deque_push(struct weft__deque *d, void *x) {
   /* release: the slot write happens-before any thief that reads the new
    * bottom (the paper's release fence before the store of bottom). */
   atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+  atomic_store_explicit(&d->pushes, atomic_load_explicit(&d->pushes, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   return 0;
 }
 

@@ -29,6 +29,9 @@ struct weft__deque {
   /* bottom is written only by the owner, read by thieves. Signed: an empty
    * pop at 0 makes it -1 for a moment, which must compare as less than top. */
   _Alignas(WEFT__CACHELINE) atomic_llong bottom;
+  /* Pushes so far (owner-written, relaxed): lets a thief tell a task that
+   * has sat alone in the deque from a fresh one (worker.c, steal). */
+  atomic_ullong pushes;
   _Atomic(void *) buf[WEFT__DEQUE_CAP];
 };
 

@@ -42,7 +42,11 @@
 #include "thread.h"
 #include "worker.h"
 
-#define WEFT__SPIN_ROUNDS 64
+/* Spinning: rounds of looking for work, with pauses between: about 20-50
+ * us in all on current x86, so a worker woken for a burst of spawns stays
+ * available (and counted as spinning: no further wake-ups) through it. */
+#define WEFT__SPIN_ROUNDS 128
+#define WEFT__SPIN_PAUSES 8
 #define WEFT__FAIRNESS_TICK 61
 
 struct weft__worker *weft__worker_current(void) { return weft__thread()->worker; }
@@ -689,7 +693,14 @@ static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_
 
 /* ---- the scheduler loop ----------------------------------------------------------------- */
 
-static struct weft__task *weft__steal_any(struct weft__worker *w) {
+/* Steals from a random victim first, then the others. When `patient`, a
+ * victim's only task is left alone unless it was already alone there at our
+ * previous look (same push count): a task its spawner is about to await —
+ * and so run inline, nanoseconds later — is not worth a migration, while a
+ * task left waiting behind a long computation is taken on the second look.
+ * (Go's runnext plays the same role with a 3 us delay.) The re-check before
+ * parking is not patient: it must take anything it sees. */
+static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
   weft_runtime *rt = w->rt;
   unsigned n = rt->nworkers;
   if (n < 2) return NULL;
@@ -697,8 +708,17 @@ static struct weft__task *weft__steal_any(struct weft__worker *w) {
   for (unsigned i = 0; i < n; i++) {
     struct weft__worker *v = rt->workers[(start + i) % n];
     if (v == w) continue;
+    if (patient && weft__deque_size(&v->dq) == 1) {
+      unsigned long long p = atomic_load_explicit(&v->dq.pushes, memory_order_relaxed);
+      if (w->lone_victim != v || w->lone_pushes != p) {
+        w->lone_victim = v;
+        w->lone_pushes = p;
+        continue;
+      }
+    }
     struct weft__task *t = weft__deque_steal(&v->dq);
     if (t) {
+      w->lone_victim = NULL;
       WEFT__COUNT(w, steals);
       WEFT__TRACE(w, WEFT__TK_STEAL,
                   v->index | (UINT64_C(1) << 16) | ((uint64_t)weft__deque_size(&v->dq) << 32));
@@ -743,7 +763,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
   weft_runtime *rt = w->rt;
   for (;;) {
     struct weft__task *t = weft__find_local_or_injected(w);
-    if (!t) t = weft__steal_any(w);
+    if (!t) t = weft__steal_any(w, 1);
     if (t) return t;
 
     /* Spin a little: new work often arrives within microseconds. */
@@ -752,8 +772,8 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
       atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
       for (int i = 0; i < WEFT__SPIN_ROUNDS && !t; i++) {
         t = weft__take_injected(w);
-        if (!t) t = weft__steal_any(w);
-        if (!t) {
+        if (!t) t = weft__steal_any(w, 1);
+        for (int k = 0; !t && k < WEFT__SPIN_PAUSES; k++) {
 #if defined(__x86_64__) || defined(__i386__)
           __builtin_ia32_pause();
 #endif
@@ -778,7 +798,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
      * the total order shared with weft__notify's fence. */
     atomic_thread_fence(memory_order_seq_cst);
     t = weft__take_injected(w);
-    if (!t) t = weft__steal_any(w);
+    if (!t) t = weft__steal_any(w, 0);
     if (!t) t = weft__deque_pop(&w->dq);
     if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
       atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);

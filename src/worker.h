@@ -57,6 +57,9 @@ struct weft__worker {
   unsigned index;
   unsigned tick;     /* scheduling decisions taken; every 61st looks at the injector first */
   uint64_t rng;      /* xorshift state for choosing victims */
+  /* The last lone task seen in another deque: (victim, its push count). */
+  struct weft__worker *lone_victim;
+  unsigned long long lone_pushes;
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
   struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
