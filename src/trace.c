@@ -149,6 +149,7 @@ char *weft__trace_path(const char *configured) {
  * (WEFT__TRACE_ID), so a table per spawner indexed by sequence number. */
 struct weft__tinfo {
   uint64_t spawn_ts, wake_ts;
+  const char *name;
   uint64_t inline_parent;
   int32_t depth;
   int16_t spawn_tid, wake_tid;
@@ -169,7 +170,6 @@ struct weft__writer {
   uint64_t t0;
   double ns_per_tick;
   uint64_t wake_flow;
-  struct weft__tname *names;
 };
 
 static void weft__w_flush(struct weft__writer *w) {
@@ -242,9 +242,8 @@ static struct weft__tinfo *weft__tinfo(struct weft__writer *w, uint64_t id) {
 }
 
 static const char *weft__tname_of(struct weft__writer *w, uint64_t id) {
-  for (struct weft__tname *n = w->names; n; n = n->next)
-    if (n->id == id) return n->name;
-  return NULL;
+  struct weft__tinfo *ti = weft__tinfo(w, id);
+  return ti ? ti->name : NULL;
 }
 
 /* The common start of an event line. */
@@ -378,10 +377,15 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
   w->t0 = tr->tsc0;
   w->ntabs = n + 1;
   w->tabs = calloc(w->ntabs, sizeof *w->tabs);
-  w->names = tr->names;
   if (!w->tabs) {
     rc = ENOMEM;
     goto out;
+  }
+  /* Names into the per-task table, once (the newest name of a task wins:
+   * the list is newest-first, so set only where none is set yet). */
+  for (struct weft__tname *nm = tr->names; nm; nm = nm->next) {
+    struct weft__tinfo *ti = weft__tinfo(w, nm->id);
+    if (ti && !ti->name) ti->name = nm->name;
   }
   uint64_t dropped = tr->outside.dropped;
   struct weft__tbuf outside = tr->outside;
