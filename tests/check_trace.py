@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Checks a trace of tests/trace_program.c against what that program does.
+
+usage: check_trace.py TRACE WORKERS
+
+fib(15) spawns one task per call with n >= 2, plus its root; the tree is a
+root, 4 branches and 12 leaves. Every task completes once; every spawn flow
+joins a spawn of task X to the start of a run slice of X; slices on one
+track never overlap; per-worker busy time is at most the wall time."""
+import collections
+import json
+import sys
+
+
+def fib_spawns(n, memo={}):
+    if n < 2:
+        return 0
+    if n not in memo:
+        memo[n] = 1 + fib_spawns(n - 1) + fib_spawns(n - 2)
+    return memo[n]
+
+
+def main():
+    path, workers = sys.argv[1], int(sys.argv[2])
+    with open(path) as f:
+        first = f.readline()
+    assert first.startswith('{"otherData":{"weft_trace":1,'), "no weft marker: %r" % first[:60]
+    with open(path) as f:
+        doc = json.load(f)  # the whole file is valid JSON
+    other = doc["otherData"]
+    assert other["workers"] == workers, other
+    assert other["dropped"] == 0, other
+    ev = doc["traceEvents"]
+
+    names = {e["tid"]: e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert names.get(0) == "main", names
+    for i in range(workers):
+        assert names.get(i + 1) == "weft-w%d" % i, names
+
+    expected_tasks = (1 + fib_spawns(15)) + (1 + 4 + 12)
+    spawns = [e for e in ev if e["ph"] == "i" and e["cat"] == "spawn"]
+    completes = [e for e in ev if e["ph"] == "i" and e["cat"] == "complete"]
+    spawned = collections.Counter(e["args"]["task"] for e in spawns)
+    completed = collections.Counter(e["args"]["task"] for e in completes)
+    assert len(spawned) == expected_tasks == len(spawns), (len(spawned), len(spawns), expected_tasks)
+    assert completed == spawned, "every spawned task completes exactly once"
+    assert all(e["args"]["err"] == 0 for e in completes)
+    roots = [e for e in spawns if e["args"]["parent"] == 0]
+    assert len(roots) == 2 and all(e["tid"] == 0 for e in roots), roots
+    assert max(e["args"]["depth"] for e in spawns) == 14, "fib(15)'s spawn chain is 14 deep"
+
+    slices = [e for e in ev if e["ph"] == "X"]
+    ran = set(e["args"]["task"] for e in slices)
+    assert ran == set(spawned), "every task ran, and only spawned ones"
+    ends = collections.Counter(e["args"]["end"] for e in slices)
+    assert set(ends) <= {"done", "await", "yield", "inline"}, ends
+    assert ends["done"] == expected_tasks, ends
+    assert ends["yield"] >= 12, "each leaf yields once"
+
+    by_track = collections.defaultdict(list)
+    for e in slices:
+        assert e["tid"] >= 1, "runs are on worker tracks"
+        by_track[e["tid"]].append((e["ts"], e["ts"] + e["dur"]))
+    for tid, spans in by_track.items():
+        spans.sort()
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert b0 >= a1 - 0.0015, "overlapping slices on track %d: %s %s" % (tid, (a0, a1), (b0, b1))
+
+    starts = collections.defaultdict(set)
+    for e in slices:
+        starts[e["args"]["task"]].add((e["tid"], e["ts"]))
+    spawn_at = {e["args"]["task"]: (e["tid"], e["ts"]) for e in spawns}
+    flows = collections.defaultdict(dict)
+    for e in ev:
+        if e["ph"] in "sf":
+            assert e["cat"] == "flow"
+            flows[(e["name"], e["id"])][e["ph"]] = e
+    n_spawn_flows = 0
+    for (name, fid), pair in flows.items():
+        assert set(pair) == {"s", "f"}, "unpaired flow %s %s" % (name, fid)
+        s, f = pair["s"], pair["f"]
+        assert f["ts"] >= s["ts"] - 0.0015, "flow goes back in time"
+        if name == "spawn":
+            n_spawn_flows += 1
+            assert spawn_at[fid] == (s["tid"], s["ts"]), "spawn flow starts at the spawn of task %d" % fid
+            assert (f["tid"], f["ts"]) in starts[fid], "spawn flow ends at a run of task %d" % fid
+    assert n_spawn_flows == expected_tasks, (n_spawn_flows, expected_tasks)
+
+    t_all = [e["ts"] for e in ev if "ts" in e]
+    wall = max(t_all) - min(t_all)
+    for tid, spans in by_track.items():
+        busy = sum(b - a for a, b in spans)
+        assert busy <= wall + 0.01, "worker %d busy %.3f us > wall %.3f us" % (tid, busy, wall)
+    print("trace ok: %d tasks, %d slices, %d events" % (expected_tasks, len(slices), len(ev)))
+
+
+if __name__ == "__main__":
+    main()
