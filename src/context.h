@@ -46,126 +46,10 @@ struct weft__ctx {
   void *entry_arg;
 #if WEFT__ASAN
   void *asan_fake_stack;
-/* ---- inline: the switch itself ---------------------------------------------- */
-
-#include "thread.h"
-
-#if WEFT__ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if WEFT__TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
-
-/* Boost.Context's C-ABI routines (extern "C" in Boost; no C++ header is
- * included). Their names are fixed by the library; only this header and
- * context.c use them. */
-typedef void *weft__fcontext;
-typedef struct {
-  weft__fcontext fctx;
-  void *data;
-} weft__transfer;
-extern weft__transfer jump_fcontext(weft__fcontext const to, void *vp);
-extern weft__fcontext make_fcontext(void *sp, size_t size, void (*fn)(weft__transfer));
-
-/* What travels with a jump. It lives on the source's stack, which nobody
- * touches until `after` has run on the destination: the source cannot be
- * resumed earlier, because publishing it is the job of `after`. */
-struct weft__switch {
-  struct weft__ctx *from;
-  struct weft__ctx *to;
-  weft__after_fn after;
-  void *after_arg;
-};
-
-/* On the destination side of every jump: record where the source stopped,
- * then run the source's post-switch action. The per-thread state is reached
- * through weft__thread() again: this code may now run on another thread. */
-static inline void weft__arrive(weft__transfer t) {
-  struct weft__switch *sw = (struct weft__switch *)t.data;
-  sw->from->fctx = t.fctx;
-  weft__thread()->running = sw->to;
-  if (sw->after) sw->after(sw->after_arg);
-}
-
-static inline void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
-                                    weft__after_fn after, void *after_arg) {
-  struct weft__switch sw = {from, to, after, after_arg};
-#if WEFT__ASAN
-  __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
-#endif
-#if WEFT__TSAN
-  __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-  weft__transfer t = jump_fcontext(to->fctx, &sw);
-#if WEFT__ASAN
-  __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
-#endif
-  weft__arrive(t);
-}
-
 #endif
 #if WEFT__TSAN
   void *tsan_fiber;
   int tsan_owned; /* created by us (a coroutine), not the thread's own */
-/* ---- inline: the switch itself ---------------------------------------------- */
-
-#include "thread.h"
-
-#if WEFT__ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if WEFT__TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
-
-/* Boost.Context's C-ABI routines (extern "C" in Boost; no C++ header is
- * included). Their names are fixed by the library; only this header and
- * context.c use them. */
-typedef void *weft__fcontext;
-typedef struct {
-  weft__fcontext fctx;
-  void *data;
-} weft__transfer;
-extern weft__transfer jump_fcontext(weft__fcontext const to, void *vp);
-extern weft__fcontext make_fcontext(void *sp, size_t size, void (*fn)(weft__transfer));
-
-/* What travels with a jump. It lives on the source's stack, which nobody
- * touches until `after` has run on the destination: the source cannot be
- * resumed earlier, because publishing it is the job of `after`. */
-struct weft__switch {
-  struct weft__ctx *from;
-  struct weft__ctx *to;
-  weft__after_fn after;
-  void *after_arg;
-};
-
-/* On the destination side of every jump: record where the source stopped,
- * then run the source's post-switch action. The per-thread state is reached
- * through weft__thread() again: this code may now run on another thread. */
-static inline void weft__arrive(weft__transfer t) {
-  struct weft__switch *sw = (struct weft__switch *)t.data;
-  sw->from->fctx = t.fctx;
-  weft__thread()->running = sw->to;
-  if (sw->after) sw->after(sw->after_arg);
-}
-
-static inline void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
-                                    weft__after_fn after, void *after_arg) {
-  struct weft__switch sw = {from, to, after, after_arg};
-#if WEFT__ASAN
-  __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo, to->stack_size);
-#endif
-#if WEFT__TSAN
-  __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-  weft__transfer t = jump_fcontext(to->fctx, &sw);
-#if WEFT__ASAN
-  __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
-#endif
-  weft__arrive(t);
-}
-
 #endif
 };
 
@@ -179,13 +63,13 @@ void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
                     void (*entry)(void *), void *arg);
 
 /* The context running on this thread now (set on every switch), or NULL
- * if this thread never switched. Not inlined: see the TLS rule in worker.h. */
+ * if this thread never switched. */
 struct weft__ctx *weft__ctx_running(void);
 
 /* Fills `c` to stand for the code running now, so that something can switch
- * back to it: its stack bounds and tool state. Returns the context that was
- * running: when `c` (usually a local) goes out of scope, put that one back
- * with weft__ctx_set_running(). */
+ * back to it: its stack and, under the sanitizers, its bounds and tool
+ * state. Returns the context that was running: when `c` (usually a local)
+ * goes out of scope, put that one back with weft__ctx_set_running(). */
 struct weft__thread;
 struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c, struct weft__thread *th);
 
@@ -202,9 +86,9 @@ void weft__ctx_destroy(struct weft__ctx *c);
 
 /* Saves the running context into `from`, resumes `to`, and there runs
  * after(after_arg) first (if `after` is non-NULL). Returns when something
- * switches back to `from`. Inline: every call level between the caller and
- * jump_fcontext costs a mispredicted return after each switch (the return
- * stack buffer holds the other stack's calls). */
+ * switches back to `from`. Inline (below): every call level between the
+ * caller and jump_fcontext costs a mispredicted return after each switch
+ * (the return stack buffer holds the other stack's calls). */
 static inline void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
                                     weft__after_fn after, void *after_arg);
 

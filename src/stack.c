@@ -19,6 +19,9 @@
 #if WEFT__VALGRIND
 #include <valgrind/valgrind.h>
 #endif
+#if WEFT__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define WEFT__DESC_BYTES 64 /* room for the descriptor at the top; keeps 16-byte alignment */
 #define WEFT__CACHE_CLASSES 4
@@ -412,6 +415,12 @@ static void weft__pool_put(struct weft__stack *list) {
 void weft__stack_free(struct weft__stack *s) {
   s->owner = NULL;
   s->owner_name = NULL;
+#if WEFT__ASAN
+  /* A coroutine destroyed while suspended never returned from its frames:
+   * their redzones are still poisoned, and the next coroutine on this stack
+   * would be reported for touching them. */
+  __asan_unpoison_memory_region(s->lo, s->size);
+#endif
   struct weft__cache_class *cc = weft__cache_class(s->class_size, 1);
   if (cc && weft__tstacks.ready) {
     if (cc->n >= WEFT__CACHE_MAX) {
