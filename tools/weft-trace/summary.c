@@ -395,8 +395,12 @@ static void print_table(FILE *f, const wt_trace *t, const wt_stats *st) {
     fprintf(f, "  %-10s", shown);
     cell_dur(f, l->busy, 11);
     fprintf(f, " %5.1f%%", pct(l->busy, st->wall));
-    cell_dur(f, idle, 11);
-    fprintf(f, " %5.1f%%", pct(idle, st->wall));
+    if (lt) {
+      cell_dur(f, idle, 11);
+      fprintf(f, " %5.1f%%", pct(idle, st->wall));
+    } else { /* not a worker: idle means nothing */
+      fprintf(f, " %11s %6s", "-", "-");
+    }
     cell_dur(f, l->parked, 11);
     fprintf(f, " %5.1f%%", pct(l->parked, st->wall));
     fprintf(f, " %10llu %8llu %8llu %8llu\n", (unsigned long long)l->runs,

@@ -158,7 +158,10 @@ void wt_write_svg(FILE *f, const wt_trace *t, const wt_stats *st, const wt_svg_o
   fputs("<style>", f);
   for (int i = 0; i < NCOL; i++) {
     const char *col = palette[i];
-    if (o->color == WT_COLOR_DEPTH) col = ramp[k.nbuckets > 1 ? i * (NCOL - 1) / (k.nbuckets - 1) : 0];
+    if (o->color == WT_COLOR_DEPTH) { /* bucket i of nbuckets: spread over the ramp */
+      int b = i < k.nbuckets ? i : k.nbuckets - 1;
+      col = ramp[k.nbuckets > 1 ? b * (NCOL - 1) / (k.nbuckets - 1) : 0];
+    }
     fprintf(f, ".c%d{fill:%s}", i, col);
   }
   fputs(".bg{fill:#f3f3f3}.grid{stroke:#dddddd;stroke-width:1}.axis{stroke:#555555}"
