@@ -23,7 +23,9 @@
  * it wakes someone (bumping the event count after P's key, so P, or
  * another sleeper that will then find W, does not sleep through it). If
  * the notifier's fence comes first, P's re-check reads after W and finds
- * it. If the notifier saw a spinner instead, that spinner either finds W,
+ * it (for W in a deque: sees it, or leaves it to the deque's owner, which
+ * is awake — see weft__steal_any). If the notifier saw a spinner instead,
+ * that spinner either finds W,
  * or parks by the same protocol (and re-checks after it), or finds other
  * work — and a spinner that stops spinning because it found work and was
  * the last spinner calls notify itself, so W is never left with nobody
@@ -698,8 +700,15 @@ static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_
  * previous look (same push count): a task its spawner is about to await —
  * and so run inline, nanoseconds later — is not worth a migration, while a
  * task left waiting behind a long computation is taken on the second look.
- * (Go's runnext plays the same role with a 3 us delay.) The re-check before
- * parking is not patient: it must take anything it sees. */
+ * (Go's runnext plays the same role with a 3 us delay.)
+ *
+ * Patience never strands a task. A deque's owner is awake whenever its
+ * deque is not empty (it pops its own deque before it parks), so a task
+ * left in a deque is run by its owner at the latest; only the injection
+ * queue has no owner, and it is never skipped. Nor does patience serialise
+ * a long computation: the push that published the lone task was followed
+ * by a notify, which wakes a parked worker if none spins, and that worker
+ * spins — and looks twice. */
 static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
   weft_runtime *rt = w->rt;
   unsigned n = rt->nworkers;
@@ -798,7 +807,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
      * the total order shared with weft__notify's fence. */
     atomic_thread_fence(memory_order_seq_cst);
     t = weft__take_injected(w);
-    if (!t) t = weft__steal_any(w, 0);
+    if (!t) t = weft__steal_any(w, 1);
     if (!t) t = weft__deque_pop(&w->dq);
     if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
       atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
