@@ -121,7 +121,9 @@ void weft__ctx_destroy(struct weft__ctx *c) {
 
 void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,
                     weft__after_fn after, void *after_arg) {
-  struct weft__switch sw = {from, to, after, after_arg};
+  /* The record lives in `from`, not on this stack (see exit_record). */
+  struct weft__switch *sw = (struct weft__switch *)(void *)from->exit_record;
+  *sw = (struct weft__switch){from, to, after, after_arg};
 #if WEFT__ASAN
   /* NULL: this stack is left for good; ASan frees its fake frames. */
   __sanitizer_start_switch_fiber(NULL, to->stack_lo, to->stack_size);
@@ -129,6 +131,6 @@ void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,
 #if WEFT__TSAN
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
-  jump_fcontext(to->fctx, &sw);
+  jump_fcontext(to->fctx, sw);
   abort(); /* nothing resumes an exited context */
 }

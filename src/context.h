@@ -44,6 +44,9 @@ struct weft__ctx {
   struct weft__stack *stack; /* the stack descriptor; NULL for a thread's own stack */
   void (*entry)(void *arg); /* coroutine contexts: first code to run; never returns */
   void *entry_arg;
+  /* weft__ctx_exit's switch record: not on the exiting stack, whose frames
+   * a sanitizer may release before the destination has read it. */
+  void *exit_record[4];
 #if WEFT__ASAN
   void *asan_fake_stack;
 #endif
@@ -128,15 +131,20 @@ struct weft__switch {
   weft__after_fn after;
   void *after_arg;
 };
+_Static_assert(sizeof(struct weft__switch) <= sizeof(((struct weft__ctx *)0)->exit_record),
+               "exit_record holds a switch record");
 
 /* On the destination side of every jump: record where the source stopped,
  * then run the source's post-switch action. The per-thread state is reached
  * through weft__thread() again: this code may now run on another thread. */
 static inline void weft__arrive(weft__transfer t) {
   struct weft__switch *sw = (struct weft__switch *)t.data;
+  weft__after_fn after = sw->after;
+  void *after_arg = sw->after_arg;
   sw->from->fctx = t.fctx;
   weft__thread()->running = sw->to;
-  if (sw->after) sw->after(sw->after_arg);
+  /* `after` may free the source (and so an exit record): sw is done with. */
+  if (after) after(after_arg);
 }
 
 static inline void weft__ctx_switch(struct weft__ctx *from, struct weft__ctx *to,
