@@ -436,6 +436,13 @@ def esc(s):
             .replace('"', "&quot;"))
 
 
+def value_label(x, y_top, text):
+    """A bar's value, written upwards just above it."""
+    ty = y_top - 3
+    return (f'<text x="{x + 3:.1f}" y="{ty:.1f}" font-size="9" fill="#222" '
+            f'transform="rotate(-90 {x + 3:.1f} {ty:.1f})">{esc(text)}</text>')
+
+
 def chart(peers, summary, limit, worker_counts, title):
     """A bar chart (SVG): one group per workload at the highest worker count
     (yield and chan: 1 worker), one bar per peer, log-scale time axis."""
@@ -459,6 +466,8 @@ def chart(peers, summary, limit, worker_counts, title):
     hi = 10 ** math.ceil(math.log10(max(values)))
     if hi <= lo:
         hi = lo * 10
+    if max(values) > hi / 3:  # room for the value labels above the tallest bars
+        hi *= 10
     W, H = 1000, 520
     left, right, top, bottom = 70, 20, 70, 80
     pw, ph = W - left - right, H - top - bottom
@@ -501,11 +510,13 @@ def chart(peers, summary, limit, worker_counts, title):
                     tip += f" ({e['ratio_to_weft']:.2f}× weft)"
                 o.append(f'<rect x="{x:.1f}" y="{yy:.1f}" width="{bw * 0.9:.1f}" '
                          f'height="{top + ph - yy:.1f}" fill="{color}"><title>{esc(tip)}</title></rect>')
+                o.append(value_label(x + bw * 0.45, yy, f"{e['median_s']:.3g}"))
             elif e and e["status"] == "timeout":
                 yy = y(limit)
                 o.append(f'<rect x="{x:.1f}" y="{yy:.1f}" width="{bw * 0.9:.1f}" '
                          f'height="{top + ph - yy:.1f}" fill="url(#hatch)" stroke="{color}" '
                          f'stroke-width="2"><title>{esc(f"{p} {w}: > {limit:g} s")}</title></rect>')
+                o.append(value_label(x + bw * 0.45, yy, f"> {limit:g}"))
             elif e:
                 lab = {"n/a": "n/a", "build failed": "no build"}.get(e["status"], e["status"])
                 tx, ty = x + bw * 0.45, top + ph - 4
@@ -559,6 +570,43 @@ def versions():
             "weft": first(["git", "-C", ROOT, "describe", "--always", "--dirty"])}
 
 
+def report(meta, peers, cells, records, build_failed, write_json):
+    """Prints the tables and writes build/peers.md, build/peers.svg and (if
+    write_json) build/peers.json; returns 1 if weft itself failed anywhere."""
+    limit = meta["limit_s"]
+    summary, _, _ = summarize(peers, cells, records, limit, build_failed)
+    mach = meta["machine"]
+    lb, la = meta.get("loadavg_before") or [math.nan], meta.get("loadavg_after") or [math.nan]
+    started = datetime.datetime.fromisoformat(meta["date"])
+    header = (f"Date: {started:%Y-%m-%d %H:%M %Z}  \n"
+              f"Machine: {mach['nproc']} CPUs (nproc), {mach['model']}, Linux {mach['kernel']}  \n"
+              f"Command: `{meta['command']}` ({meta['rounds']} rounds, limit {limit:g} s per run)  \n"
+              f"Load average (1 min) before / after: {lb[0]:.2f} / {la[0]:.2f}  \n"
+              f"Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))
+    text = table(peers, cells, summary, limit)
+    if build_failed:
+        text += "\n\nNot built: " + "; ".join(f"{p}: {e}" for p, e in build_failed.items())
+    log("results (medians)")
+    print(header + "\n\n" + text, flush=True)
+
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "peers.md"), "w") as f:
+        f.write(header + "\n\n" + text + "\n")
+    if write_json:
+        with open(os.path.join(ROOT, "build", "peers.json"), "w") as f:
+            json.dump(dict(meta, peers=peers, cells=cells, build_failed=build_failed,
+                           summary=summary, runs=records), f, indent=1)
+    svg = chart(peers, summary, limit, meta["worker_counts"],
+                f"weft and its peers — {mach['nproc']} CPUs, {mach['model']}")
+    ET.fromstring(svg)  # well-formed XML, or this raises
+    with open(os.path.join(ROOT, "build", "peers.svg"), "w") as f:
+        f.write(svg)
+    print("\nwrote " + ("build/peers.json, " if write_json else "") +
+          "build/peers.md, build/peers.svg", flush=True)
+    bad = [e for e in summary if e["status"] in ("wrong", "failed") and e["peer"] == "weft"]
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="rounds of runs (default 5)")
@@ -569,7 +617,19 @@ def main():
                     help="comma-separated worker counts (default: 1 and every count up to nproc)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install anything")
     ap.add_argument("--no-build", action="store_true", help="use what is in build/peers/bin")
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: print the tables and redraw the chart from a saved build/peers.json")
     args = ap.parse_args()
+
+    if args.report:
+        with open(args.report) as f:
+            saved = json.load(f)
+        runs = saved["runs"]
+        peers = saved.get("peers") or [p for p in PEERS if any(r["peer"] == p for r in runs)]
+        cells = [tuple(c) for c in saved.get("cells") or sorted(
+            {(r["workload"], r["workers"]) for r in runs},
+            key=lambda c: (WORKLOADS.index(c[0]), c[1]))]
+        return report(saved, peers, cells, runs, saved.get("build_failed", {}), False)
 
     peers = [p for p in args.only.split(",") if p]
     for p in peers:
@@ -601,37 +661,11 @@ def main():
     load_before = os.getloadavg()
     runnable = [p for p in peers if p not in build_failed]
     records = run_all(runnable, cells, args.rounds, args.limit)
-    summary, _, _ = summarize(peers, cells, records, args.limit, build_failed)
-
-    load_after = os.getloadavg()
-    header = (f"Date: {started:%Y-%m-%d %H:%M %Z}  \n"
-              f"Machine: {mach['nproc']} CPUs (nproc), {mach['model']}, Linux {mach['kernel']}  \n"
-              f"Command: `{command}` ({args.rounds} rounds, limit {args.limit:g} s per run)  \n"
-              f"Load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f}  \n"
-              f"Versions: " + "; ".join(f"{k} {v}" for k, v in versions().items() if v))
-    text = table(peers, cells, summary, args.limit)
-    if build_failed:
-        text += "\n\nNot built: " + "; ".join(f"{p}: {e}" for p, e in build_failed.items())
-    log("results (medians)")
-    print(header + "\n\n" + text, flush=True)
-
-    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
-    with open(os.path.join(ROOT, "build", "peers.md"), "w") as f:
-        f.write(header + "\n\n" + text + "\n")
-    with open(os.path.join(ROOT, "build", "peers.json"), "w") as f:
-        json.dump({"date": started.isoformat(), "machine": mach, "command": command,
-                   "versions": versions(), "rounds": args.rounds,
-                   "loadavg_before": load_before, "loadavg_after": load_after, "limit_s": args.limit,
-                   "worker_counts": worker_counts, "build_failed": build_failed,
-                   "summary": summary, "runs": records}, f, indent=1)
-    svg = chart(peers, summary, args.limit, worker_counts,
-                f"weft and its peers — {mach['nproc']} CPUs, {mach['model']}")
-    ET.fromstring(svg)  # well-formed XML, or this raises
-    with open(os.path.join(ROOT, "build", "peers.svg"), "w") as f:
-        f.write(svg)
-    print("\nwrote build/peers.json, build/peers.md, build/peers.svg", flush=True)
-    bad = [e for e in summary if e["status"] in ("wrong", "failed") and e["peer"] == "weft"]
-    return 1 if bad else 0
+    meta = {"date": started.isoformat(), "machine": mach, "command": command,
+            "versions": versions(), "rounds": args.rounds, "limit_s": args.limit,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "worker_counts": worker_counts}
+    return report(meta, peers, cells, records, build_failed, True)
 
 
 if __name__ == "__main__":
