@@ -8,17 +8,20 @@
 #define WEFT__ERRNO_MAP(X)                                                         \
   X(0, "OK", "success")                                                            \
   X(WEFT_DONE, "WEFT_DONE", "the coroutine finished")                              \
+  X(WEFT_CLOSED, "WEFT_CLOSED", "the channel is closed and drained")               \
   X(EINVAL, "EINVAL", "invalid argument")                                          \
   X(ENOMEM, "ENOMEM", "out of memory")                                             \
   X(EPERM, "EPERM", "not allowed from here (wrong kind of caller)")                \
-  X(EBUSY, "EBUSY", "the coroutine is running")                                    \
+  X(EBUSY, "EBUSY", "busy: the coroutine is running, or the object is in use")     \
   X(ESRCH, "ESRCH", "the coroutine has already finished")                          \
   X(EALREADY, "EALREADY", "the future has already settled")                        \
   X(ECANCELED, "ECANCELED", "cancelled")                                           \
   X(EDEADLK, "EDEADLK", "this would wait for itself (deadlock)")                   \
   X(ESHUTDOWN, "ESHUTDOWN", "the runtime is shutting down")                        \
   X(EAGAIN, "EAGAIN", "not ready yet, or a resource is temporarily unavailable")   \
-  X(ETIMEDOUT, "ETIMEDOUT", "timed out")
+  X(ETIMEDOUT, "ETIMEDOUT", "timed out")                                           \
+  X(EPIPE, "EPIPE", "the channel is closed: nothing more can be sent")             \
+  X(EOVERFLOW, "EOVERFLOW", "a count would overflow")
 
 const char *weft_strerror(int code) {
   switch (code) {

@@ -51,6 +51,14 @@ WEFT__EXTERN_C_BEGIN
 #define WEFT_DONE (-1)
 
 /**
+ * Not an error: the channel is closed and drained. Returned by
+ * weft_chan_recv(), weft_chan_try_recv() and a receive case of
+ * weft_select() once every value sent before weft_chan_close() has been
+ * received (Go's `v, ok := <-ch` with ok false).
+ */
+#define WEFT_CLOSED (-2)
+
+/**
  * The body of a coroutine: standalone (weft_coro_create()) or scheduled on
  * a runtime (weft_spawn()). It receives the `arg` given at creation; its
  * return value is what the coroutine returns to whoever waits for it.
