@@ -9,5 +9,6 @@
 #include "weft/coro.h"
 #include "weft/future.h"
 #include "weft/runtime.h"
+#include "weft/sync.h"
 
 #endif /* WEFT_H */

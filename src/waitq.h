@@ -1,0 +1,213 @@
+/* waitq — how a coroutine (or a plain thread) blocks in a coordination
+ * primitive: channels (chan.c), mutex, condition variable, semaphore, wait
+ * group and event (sync.c). Built on the public future API only.
+ *
+ * One blocked operation is a `struct weft__wait`: a pending future and a
+ * state word. It has one or more cases (`struct weft__wnode`), each linked
+ * in one primitive's FIFO queue under that primitive's spinlock; a channel
+ * select has one case per channel operation, everything else has one. The
+ * wait and its nodes live on the blocked caller's stack.
+ *
+ * The protocol.
+ * - Waiter: makes the future (two references: its own and the "firer's"),
+ *   links its node(s) under the primitive's lock, unlocks, and awaits the
+ *   future (weft_await: a task suspends, a plain thread blocks).
+ * - Firer (whoever completes the operation for the waiter: a sender for a
+ *   blocked receiver, an unlocker for a blocked locker, a closer...): under
+ *   the primitive's lock it unlinks the first node and CASes the wait's
+ *   state PENDING -> that node's case index. Winning the CAS *is* the
+ *   operation taking effect for the waiter: it then writes the node's
+ *   result and value (still under the lock), takes the future pointer, and
+ *   after unlocking resolves the future and drops the firer's reference.
+ *   Losing it means the wait is stale (another case fired, or the waiter
+ *   gave up): the node is dropped and the firer takes the next one.
+ * - A waiter whose await fails (ECANCELED: its task was cancelled; or
+ *   ENOMEM, EPERM) retracts: CAS PENDING -> RETRACTED. Winning means no one
+ *   will ever fire it: it takes over the firer's reference, unlinks its
+ *   nodes and reports the error — the primitive is left exactly as if it
+ *   had never waited (a send's value is not delivered). Losing means a
+ *   firer won first: the operation has happened, so the waiter reports
+ *   success (a cancellation that comes too late is seen at the task's next
+ *   blocking call), after taking and dropping the firing case's lock so
+ *   that the firer's writes under it are visible.
+ * So every operation either happens exactly once or leaves no trace, and
+ * exactly one party holds the firer's reference.
+ *
+ * Lifetime. The wait and nodes are on the waiter's stack; the waiter does
+ * not return while any node is linked. A node's `queued` is 1 while it is
+ * linked; whoever unlinks it stores 0 with release as its very last touch
+ * of the node (and a firer touches a fired node only until it unlocks).
+ * The waiter reads `queued` with acquire: 0 means nobody will touch that
+ * node again; 1 means take the lock and unlink it.
+ *
+ * Misuse guard: freeing a primitive while an operation on it is still in
+ * progress is the caller's bug (as pthread_mutex_destroy); the _destroy
+ * functions return EBUSY when they can see a waiter.
+ */
+#ifndef WEFT_WAITQ_H
+#define WEFT_WAITQ_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "spin.h"
+#include "weft/future.h"
+
+enum { WEFT__WAIT_PENDING = -1, WEFT__WAIT_RETRACTED = -2 };
+
+struct weft__wait {
+  atomic_int state; /* PENDING, then the index of the case that fired, or RETRACTED */
+  weft_future *f;   /* two references: the waiter's and the firer's */
+};
+
+struct weft__wq;
+
+struct weft__wnode {
+  struct weft__wnode *prev, *next; /* in *q, under *lock */
+  struct weft__wait *w;
+  weft__spin *lock;                /* the primitive's lock (NULL: a disabled case) */
+  struct weft__wq *q;
+  unsigned long seq;               /* its place in q (see weft__wq_take_before) */
+  atomic_int queued;               /* 1 while linked in q */
+  int index;                       /* which case of w it is */
+  int result;                      /* written by the firer: the operation's outcome */
+  void *value;                     /* a send's value (read by the firer), a receive's (written) */
+};
+
+struct weft__wq {
+  struct weft__wnode *head, *tail;
+  unsigned long seq; /* pushes so far */
+};
+
+static inline void weft__wq_init(struct weft__wq *q) {
+  q->head = q->tail = NULL;
+  q->seq = 0;
+}
+
+/* Under the lock: links n at the tail. */
+static inline void weft__wq_push(struct weft__wq *q, struct weft__wnode *n) {
+  n->q = q;
+  n->seq = q->seq++;
+  n->next = NULL;
+  n->prev = q->tail;
+  if (q->tail)
+    q->tail->next = n;
+  else
+    q->head = n;
+  q->tail = n;
+  /* relaxed: set and read under the lock; the waiter, who set it, reads
+   * its own store or a later 0 (see the file comment). */
+  atomic_store_explicit(&n->queued, 1, memory_order_relaxed);
+}
+
+/* Under the lock: unlinks n (which is linked) without marking it unqueued. */
+static inline void weft__wq_cut(struct weft__wq *q, struct weft__wnode *n) {
+  if (n->prev)
+    n->prev->next = n->next;
+  else
+    q->head = n->next;
+  if (n->next)
+    n->next->prev = n->prev;
+  else
+    q->tail = n->prev;
+  n->prev = n->next = NULL;
+}
+
+/* Under the lock: unlinks n; after this the caller must not touch n. */
+static inline void weft__wq_unlink(struct weft__wq *q, struct weft__wnode *n) {
+  weft__wq_cut(q, n);
+  /* release: our last touch of n; pairs with the waiter's acquire load,
+   * after which it may return and free the node. */
+  atomic_store_explicit(&n->queued, 0, memory_order_release);
+}
+
+/* Under the lock: unlinks the first node whose wait it can claim (CAS
+ * PENDING -> its index) and returns it, dropping stale nodes on the way;
+ * NULL if none. Only nodes pushed before `limit` (a value of q->seq) are
+ * considered. The returned node may be used (result, value, w->f) only
+ * until the lock is released. */
+static inline struct weft__wnode *weft__wq_take_before(struct weft__wq *q, unsigned long limit) {
+  struct weft__wnode *n;
+  while ((n = q->head) && (long)(n->seq - limit) < 0) {
+    weft__wq_cut(q, n);
+    int expect = WEFT__WAIT_PENDING;
+    /* acq_rel: release publishes the primitive's state (the data handed
+     * over: a buffer slot, the mutex's critical section) to a waiter whose
+     * retraction CAS fails on it (acquire there); acquire orders our reads
+     * of the waiter's node after its linking. */
+    int won = atomic_compare_exchange_strong_explicit(&n->w->state, &expect, n->index,
+                                                      memory_order_acq_rel, memory_order_acquire);
+    if (won) {
+      /* relaxed: the waiter learns it was fired from the future (or from
+       * the lock it takes when its retraction fails), both after unlock. */
+      atomic_store_explicit(&n->queued, 0, memory_order_relaxed);
+      return n;
+    }
+    /* release: as in weft__wq_unlink. */
+    atomic_store_explicit(&n->queued, 0, memory_order_release);
+  }
+  return NULL;
+}
+
+static inline struct weft__wnode *weft__wq_take(struct weft__wq *q) {
+  return weft__wq_take_before(q, q->seq);
+}
+
+/* Under the lock: whether a node could still be claimed (stale nodes
+ * count: this is a hint, not a promise). */
+static inline int weft__wq_empty(const struct weft__wq *q) { return q->head == NULL; }
+
+/* Makes w's future (two references). 0 or ENOMEM. */
+int weft__wait_init(struct weft__wait *w);
+
+/* Gives up a wait that was initialised but never linked. */
+void weft__wait_drop(struct weft__wait *w);
+
+/* Initialises node i of w (not linked yet). */
+static inline void weft__wnode_init(struct weft__wnode *n, struct weft__wait *w, int index,
+                                    weft__spin *lock) {
+  n->prev = n->next = NULL;
+  n->w = w;
+  n->lock = lock;
+  n->q = NULL;
+  n->seq = 0;
+  atomic_init(&n->queued, 0);
+  n->index = index;
+  n->result = 0;
+  n->value = NULL;
+}
+
+/* With every node linked and every lock released: waits until a case
+ * fires or the wait is retracted, unlinks what is left and drops the
+ * future. Returns 0 when a case fired (its index in *fired; that node's
+ * result and value are readable), or the positive error that made the
+ * waiter retract (nothing happened).
+ *
+ * nocancel: do not retract on cancellation; wait (yielding) until a case
+ * fires — for what must complete, such as re-taking a mutex when a
+ * condition wait ends. */
+int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, int nocancel,
+                     int *fired);
+
+/* After unlocking: completes a wait claimed by weft__wq_take (its future,
+ * read under the lock). */
+void weft__wait_wake(weft_future *f);
+
+/* Wakes claimed waits in batches: the futures of up to WEFT__WAKE_BATCH
+ * claimed nodes, collected under the lock, resolved after it. */
+#define WEFT__WAKE_BATCH 32
+struct weft__wakeset {
+  unsigned n;
+  weft_future *f[WEFT__WAKE_BATCH];
+};
+static inline void weft__wakeset_add(struct weft__wakeset *s, weft_future *f) { s->f[s->n++] = f; }
+static inline int weft__wakeset_full(const struct weft__wakeset *s) {
+  return s->n == WEFT__WAKE_BATCH;
+}
+void weft__wakeset_wake(struct weft__wakeset *s);
+
+/* Yields the calling task if there is one, else the CPU: the back-off of
+ * waits that may not be cancelled. */
+void weft__backoff(void);
+
+#endif
