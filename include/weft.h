@@ -9,6 +9,7 @@
 #include "weft/coro.h"
 #include "weft/future.h"
 #include "weft/runtime.h"
+#include "weft/chan.h"
 #include "weft/sync.h"
 
 #endif /* WEFT_H */
