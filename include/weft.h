@@ -11,5 +11,6 @@
 #include "weft/runtime.h"
 #include "weft/chan.h"
 #include "weft/sync.h"
+#include "weft/scope.h"
 
 #endif /* WEFT_H */
