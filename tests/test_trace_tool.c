@@ -16,9 +16,10 @@
  *                usage: one line on stderr naming file and line, status 2
  *   fuzz         a valid trace truncated at many offsets and with bytes
  *                changed at seeded random places: status 0, or 2 with one
- *                line on stderr; never a signal. WEFT_FUZZ_SEED=N to
- *                change the seed; a failing input is kept and its path and
- *                seed printed.
+ *                line on stderr; never a signal. WEFT_FUZZ_SEED=N changes
+ *                the seed, WEFT_FUZZ_CASES=N the number of cases per test
+ *                (default 400, 100 in sanitizer builds); a failing input
+ *                is kept and its path and seed printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,11 +101,12 @@ static void spit(const char *path, const char *s, size_t n) {
 /* Runs argv (NULL-terminated) with stdout and stderr into files; returns the
  * wait status. The child gets 120 s before SIGALRM ends it (a hang shows as
  * a signal). */
-static int run(const char *out, const char *err, const char *const *argv) {
+static int run_env(const char *out, const char *err, const char *const *argv, const char *env) {
   fflush(NULL);
   pid_t pid = fork();
   cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
   if (pid == 0) {
+    if (env) putenv((char *)env);
     int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
@@ -118,6 +120,8 @@ static int run(const char *out, const char *err, const char *const *argv) {
   while (waitpid(pid, &st, 0) < 0) cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
   return st;
 }
+
+static int run(const char *out, const char *err, const char *const *argv) { return run_env(out, err, argv, NULL); }
 
 /* weft-trace with the given arguments (up to the first NULL); stdout and
  * stderr in dir/out, dir/err. */
@@ -489,6 +493,29 @@ Test(trace_tool, generated_work_and_span) {
   }
 }
 
+/* The reader takes lines in the writer's exact layout by a fast path and
+ * anything else by a general scanner: both must read the same. */
+Test(trace_tool, fast_and_general_readers_agree) {
+  PATH(p, "gen.json");
+  PATH(a, "fast.out");
+  PATH(b, "general.out");
+  generate(p, 3000, 4, 9, NULL, NULL);
+  const char *cmds[][6] = {{WEFT_TRACE_TOOL, "summary", "--json", p, NULL},
+                           {WEFT_TRACE_TOOL, "svg", "--color", "name", p, NULL}};
+  for (int i = 0; i < 2; i++) {
+    int st = run_env(a, path_in("err"), cmds[i], NULL);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = run_env(b, path_in("err"), cmds[i], "WEFT_TRACE_NO_FAST=1");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    size_t la, lb;
+    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    cr_expect(la == lb && memcmp(x, y, la) == 0, "`weft-trace %s` reads differently with WEFT_TRACE_NO_FAST=1",
+              cmds[i][1]);
+    free(x);
+    free(y);
+  }
+}
+
 /* ---- svg ------------------------------------------------------------------------------------------ */
 
 static bool have_python(void) {
@@ -759,6 +786,17 @@ static uint64_t fuzz_seed(void) {
   return e && *e ? strtoull(e, NULL, 10) : 20240611;
 }
 
+/* Cases per fuzz test: WEFT_FUZZ_CASES, else the build's default (fewer in
+ * sanitizer builds, where each run of the tool costs far more). */
+#ifndef WEFT_TRACE_FUZZ_CASES
+#define WEFT_TRACE_FUZZ_CASES 400
+#endif
+static int fuzz_cases(void) {
+  const char *e = getenv("WEFT_FUZZ_CASES");
+  int n = e && *e ? atoi(e) : WEFT_TRACE_FUZZ_CASES;
+  return n > 0 ? n : WEFT_TRACE_FUZZ_CASES;
+}
+
 /* Runs the tool on data; fails (with the seed and the kept input) unless it
  * exits 0 with nothing on stderr or 2 with one line. */
 static void fuzz_one(const char *data, size_t n, uint64_t seed, int iter, const char *what) {
@@ -801,11 +839,13 @@ Test(trace_tool, fuzz_truncated) {
   rng = seed * 2 + 1;
   size_t len;
   char *s = fuzz_base(&len);
-  /* every offset in the first and last 64 bytes, then seeded ones */
-  int iter = 0;
-  for (size_t o = 0; o < 64 && o < len; o++, iter++) fuzz_one(s, o, seed, iter, "truncated");
-  for (size_t o = len > 64 ? len - 64 : 0; o < len; o++, iter++) fuzz_one(s, o, seed, iter, "truncated");
-  for (int i = 0; i < 120; i++, iter++) fuzz_one(s, (size_t)(next_rand() % len), seed, iter, "truncated");
+  /* every offset in the first and last few dozen bytes (the header, the
+   * last event and "]}"), then seeded ones */
+  int n = fuzz_cases(), ends = n / 6 < 64 ? n / 6 : 64, iter = 0;
+  for (size_t o = 0; o < (size_t)ends && o < len; o++, iter++) fuzz_one(s, o, seed, iter, "truncated");
+  for (size_t o = len > (size_t)ends ? len - (size_t)ends : 0; o < len; o++, iter++)
+    fuzz_one(s, o, seed, iter, "truncated");
+  while (iter < n) fuzz_one(s, (size_t)(next_rand() % len), seed, iter++, "truncated");
   free(s);
 }
 
@@ -816,7 +856,7 @@ Test(trace_tool, fuzz_mutated) {
   size_t len;
   char *s = fuzz_base(&len);
   char *m = malloc(len + 64);
-  for (int iter = 0; iter < 250; iter++) {
+  for (int iter = 0, cases = fuzz_cases(); iter < cases; iter++) {
     memcpy(m, s, len);
     size_t n = len;
     int edits = 1 + (int)(next_rand() % 3);

@@ -73,10 +73,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "wt.h"
 
 #define WT_VERSION "1"
+
+/* CPU time of the process (WEFT_TRACE_TIMES=1: per phase, on stderr). */
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static const char usage_text[] =
     "usage: weft-trace summary [--json] TRACE\n"
@@ -172,8 +180,13 @@ int main(int argc, char **argv) {
   static wt_trace t; /* static: reachable from anywhere when exiting on an error */
   static wt_stats st;
   wt_trace_init(&t);
+  double c0 = now_s();
   wt_read(&t, trace, is_svg);
+  double c1 = now_s();
   wt_analyse(&t, &st);
+  double c2 = now_s();
+  if (getenv("WEFT_TRACE_TIMES"))
+    fprintf(stderr, "weft-trace: cpu: read %.3f s, analyse %.3f s\n", c1 - c0, c2 - c1);
 
   int rc = 0;
   if (is_summary) {

@@ -8,8 +8,10 @@
  * main.c for which problems exist and how they are told apart). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,8 +28,44 @@ typedef struct {
   char *buf;
   size_t cap, beg, len; /* unread data: buf[beg, len) */
   bool eof;
-  long line; /* number of the last line returned */
+  bool mapped; /* buf is the whole file, mapped */
+  long line;   /* number of the last line returned */
 } lines_t;
+
+/* A regular file is mapped rather than read (no copy). If it shrinks while
+ * it is read, the pages past its new end raise SIGBUS: said as an error. */
+static char sigbus_msg[512];
+static size_t sigbus_len;
+
+static void on_sigbus(int sig) {
+  (void)sig;
+  if (write(2, sigbus_msg, sigbus_len) < 0) { /* nothing more to do */
+  }
+  _exit(2);
+}
+
+static void map_file(lines_t *r) {
+  struct stat st;
+  if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
+#ifdef MAP_POPULATE
+  int flags = MAP_PRIVATE | MAP_POPULATE; /* all pages now: far fewer faults */
+#else
+  int flags = MAP_PRIVATE;
+#endif
+  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, r->fd, 0);
+  if (m == MAP_FAILED) return; /* read() it then */
+  posix_madvise(m, (size_t)st.st_size, POSIX_MADV_SEQUENTIAL);
+  int n = snprintf(sigbus_msg, sizeof sigbus_msg, "weft-trace: %s: the file shrank while it was read\n", r->path);
+  sigbus_len = n < 0 ? 0 : (size_t)n < sizeof sigbus_msg ? (size_t)n : sizeof sigbus_msg - 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigbus;
+  sigaction(SIGBUS, &sa, NULL);
+  r->buf = m;
+  r->cap = r->len = (size_t)st.st_size;
+  r->eof = true;
+  r->mapped = true;
+}
 
 /* The next line (without its '\n'), valid until the next call; false at the
  * end of the file. *nl: whether a '\n' ended it. */
@@ -153,11 +191,16 @@ static size_t put_utf8(char *o, unsigned long cp) {
   return 4;
 }
 
-static bool sc_string(sc_t *s, str_t *out, int slot) {
-  ws(s);
-  if (s->p >= s->e || *s->p != '"') return FAIL(s, "expected a string");
-  const char *b = ++s->p, *q = b, *e = s->e;
-  while (q < e && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
+/* Bytes that end the plain part of a string: '"', '\\' and controls. */
+static const unsigned char str_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1};
+
+/* The general case: escapes (decoded into scratch[slot]), or an error. q is
+ * the first byte at or after b that is not plain. */
+__attribute__((noinline)) static bool sc_string_slow(sc_t *s, const char *b, const char *q, str_t *out,
+                                                     int slot) {
+  const char *e = s->e;
   if (q >= e) return fail_at(s, e, "unterminated string");
   if (*q == '"') {
     out->s = b;
@@ -223,20 +266,41 @@ static bool sc_string(sc_t *s, str_t *out, int slot) {
   return true;
 }
 
-static inline bool isdig(char c) { return c >= '0' && c <= '9'; }
+static inline bool sc_string(sc_t *s, str_t *out, int slot) {
+  const char *p = s->p, *e = s->e;
+  if (p >= e || *p != '"') {
+    ws(s);
+    p = s->p;
+    if (p >= e || *p != '"') return FAIL(s, "expected a string");
+  }
+  const char *b = p + 1, *q = b;
+  while (q < e && !str_stop[(unsigned char)*q]) q++;
+  if (q < e && *q == '"') {
+    out->s = b;
+    out->n = (size_t)(q - b);
+    s->p = q + 1;
+    return true;
+  }
+  s->p = b;
+  return sc_string_slow(s, b, q, out, slot);
+}
+
+static inline bool isdig(char c) { return (unsigned)(c - '0') < 10u; }
 
 /* A JSON integer into *out. */
-static bool sc_int(sc_t *s, int64_t *out) {
-  ws(s);
+static inline bool sc_int(sc_t *s, int64_t *out) {
+  if (s->p < s->e && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) ws(s);
   const char *p = s->p, *e = s->e;
   bool neg = false;
   if (p < e && *p == '-') neg = true, p++;
   if (p >= e) return fail_at(s, e, "expected a number");
   if (!isdig(*p)) return fail_at(s, p, "expected an integer");
   uint64_t v = 0;
-  while (p < e && isdig(*p)) {
+  const char *lim = e - p > 19 ? p + 19 : e; /* 19 digits cannot overflow */
+  while (p < lim && isdig(*p)) v = v * 10 + (uint64_t)(*p++ - '0');
+  if (p < e && isdig(*p)) { /* a 20th digit: maybe; a 21st: surely */
     unsigned d = (unsigned)(*p - '0');
-    if (v > (UINT64_MAX - d) / 10) return fail_at(s, s->p, "number out of range");
+    if (v > (UINT64_MAX - d) / 10 || (p + 1 < e && isdig(p[1]))) return fail_at(s, s->p, "number out of range");
     v = v * 10 + d;
     p++;
   }
@@ -274,25 +338,26 @@ static const char *num_end(const char *p, const char *e, bool *cut) {
 /* Times: microseconds as a JSON number (3 decimals by the spec; any number
  * is accepted), into nanoseconds, rounded. At most 1e15 us in magnitude. */
 #define TIME_MAX_US 1000000000000000LL
-static bool sc_time(sc_t *s, int64_t *ns) {
-  ws(s);
-  bool cut;
-  const char *b = s->p, *end = num_end(b, s->e, &cut);
-  if (!end) return cut ? fail_at(s, s->e, "expected a number") : FAIL(s, "expected a number");
-  const char *p = b;
+static inline bool sc_time(sc_t *s, int64_t *ns) {
+  if (s->p < s->e && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) ws(s);
+  const char *b = s->p, *p = b, *e = s->e;
   bool neg = false;
-  if (*p == '-') neg = true, p++;
+  if (p < e && *p == '-') neg = true, p++;
+  if (p >= e) return fail_at(s, e, "expected a number");
+  if (!isdig(*p)) return fail_at(s, p, "expected a number");
   uint64_t ip = 0;
-  while (p < end && isdig(*p)) {
+  while (p < e && isdig(*p)) {
     ip = ip * 10 + (uint64_t)(*p++ - '0');
     if (ip > (uint64_t)TIME_MAX_US) return FAIL(s, "time out of range");
   }
   uint64_t frac = 0;
   int nd = 0;
   bool round_up = false;
-  if (p < end && *p == '.') {
+  if (p < e && *p == '.') {
     p++;
-    while (p < end && isdig(*p)) {
+    if (p >= e) return fail_at(s, e, "expected a number");
+    if (!isdig(*p)) return fail_at(s, p, "expected a number");
+    while (p < e && isdig(*p)) {
       if (nd < 3)
         frac = frac * 10 + (uint64_t)(*p - '0');
       else if (nd == 3)
@@ -301,8 +366,10 @@ static bool sc_time(sc_t *s, int64_t *ns) {
       p++;
     }
   }
-  int64_t v;
-  if (p < end) { /* an exponent: the slow way */
+  if (p < e && (*p == 'e' || *p == 'E')) { /* an exponent: the slow way */
+    bool cut;
+    const char *end = num_end(b, e, &cut);
+    if (!end) return cut ? fail_at(s, e, "expected a number") : FAIL(s, "expected a number");
     char tmp[64];
     size_t len = (size_t)(end - b);
     if (len >= sizeof tmp) return FAIL(s, "time out of range");
@@ -311,14 +378,14 @@ static bool sc_time(sc_t *s, int64_t *ns) {
     double d = strtod(tmp, NULL);
     if (!(d >= -(double)TIME_MAX_US && d <= (double)TIME_MAX_US)) return FAIL(s, "time out of range");
     d *= 1000.0;
-    v = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
-  } else {
-    while (nd < 3) frac *= 10, nd++;
-    v = (int64_t)(ip * 1000 + frac + (round_up ? 1 : 0));
-    if (neg) v = -v;
+    *ns = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
+    s->p = end;
+    return true;
   }
-  *ns = v;
-  s->p = end;
+  while (nd < 3) frac *= 10, nd++;
+  int64_t v = (int64_t)(ip * 1000 + frac + (round_up ? 1 : 0));
+  *ns = neg ? -v : v;
+  s->p = p;
   return true;
 }
 
@@ -394,8 +461,8 @@ static bool sc_skip(sc_t *s, int depth) {
 
 /* Iterates the members of an object: call with *first = true; returns
  * false on error, sets *done at the closing brace, else the key. */
-static bool sc_member(sc_t *s, bool *first, bool *done, str_t *key) {
-  ws(s);
+static inline bool sc_member(sc_t *s, bool *first, bool *done, str_t *key) {
+  if (s->p < s->e && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) ws(s);
   if (s->p >= s->e) return fail_at(s, s->e, "unexpected end of line");
   if (*first) {
     *first = false;
@@ -414,7 +481,12 @@ static bool sc_member(sc_t *s, bool *first, bool *done, str_t *key) {
     s->p++;
   }
   *done = false;
-  return sc_string(s, key, SLOT_TMP) && expect(s, ':', "expected ':'");
+  if (!sc_string(s, key, SLOT_TMP)) return false;
+  if (s->p < s->e && *s->p == ':') { /* the usual case: no space */
+    s->p++;
+    return true;
+  }
+  return expect(s, ':', "expected ':'");
 }
 
 #define KEY(k, lit) ((k).n == sizeof(lit) - 1 && memcmp((k).s, lit, sizeof(lit) - 1) == 0)
@@ -537,8 +609,11 @@ static bool parse_event(sc_t *s, ev_t *ev) {
         ok = sc_string(s, &v, SLOT_TMP);
         ev->cat = cat_of(v);
         ev->have |= H_CAT;
+      } else if (IS(k, "pid")) {
+        int64_t pid;
+        ok = sc_int(s, &pid);
       } else {
-        ok = sc_skip(s, 1); /* pid */
+        ok = sc_skip(s, 1);
       }
       break;
     case 4:
@@ -557,6 +632,174 @@ static bool parse_event(sc_t *s, ev_t *ev) {
   }
 }
 
+/* ---- the writer's own layout, fast --------------------------------------------------------------
+
+   Lines exactly as the runtime writes them (docs/trace-format.md; keys in
+   its order, no spaces, plain strings, plain numbers) are read by
+   comparing fixed fragments; any difference sends the line to the general
+   scanner above, which gives the same result for these lines (the tests
+   check that, with WEFT_TRACE_NO_FAST=1). */
+
+#define LIT(lit)                                                                           \
+  (e - p >= (ptrdiff_t)sizeof(lit) - 1 && memcmp(p, lit, sizeof(lit) - 1) == 0             \
+       ? (p += sizeof(lit) - 1, true)                                                      \
+       : false)
+
+/* A plain integer of at most 18 digits (so no overflow), not followed by
+ * what would make it a non-integer. */
+static inline const char *fast_int(const char *p, const char *e, int64_t *out) {
+  bool neg = p < e && *p == '-';
+  if (neg) p++;
+  const char *d = p, *lim = e - p > 18 ? p + 18 : e;
+  uint64_t v = 0;
+  while (p < lim && isdig(*p)) v = v * 10 + (uint64_t)(*p++ - '0');
+  if (p == d || (p < e && (isdig(*p) || *p == '.' || *p == 'e' || *p == 'E'))) return NULL;
+  *out = neg ? -(int64_t)v : (int64_t)v;
+  return p;
+}
+
+/* digits[.digits] microseconds, no sign, no exponent, at most 1e15. */
+static inline const char *fast_time(const char *p, const char *e, int64_t *ns) {
+  const char *d = p, *lim = e - p > 16 ? p + 16 : e;
+  uint64_t ip = 0;
+  while (p < lim && isdig(*p)) ip = ip * 10 + (uint64_t)(*p++ - '0');
+  if (p == d || ip > (uint64_t)TIME_MAX_US || (p < e && isdig(*p))) return NULL;
+  uint64_t frac = 0;
+  int nd = 0;
+  bool up = false;
+  if (p < e && *p == '.') {
+    p++;
+    if (p >= e || !isdig(*p)) return NULL;
+    while (p < e && isdig(*p)) {
+      if (nd < 3)
+        frac = frac * 10 + (uint64_t)(*p - '0');
+      else if (nd == 3)
+        up = *p >= '5';
+      nd++;
+      p++;
+    }
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) return NULL;
+  while (nd < 3) frac *= 10, nd++;
+  *ns = (int64_t)(ip * 1000 + frac + (up ? 1 : 0));
+  return p;
+}
+
+/* A string without escapes. */
+static inline const char *fast_str(const char *p, const char *e, str_t *out) {
+  if (p >= e || *p != '"') return NULL;
+  const char *b = ++p;
+  while (p < e && !str_stop[(unsigned char)*p]) p++;
+  if (p >= e || *p != '"') return NULL;
+  out->s = b;
+  out->n = (size_t)(p - b);
+  return p + 1;
+}
+
+#define FINT(dst, bit)                                                                     \
+  do {                                                                                     \
+    if (!(p = fast_int(p, e, &(dst)))) return NULL;                                        \
+    ev->have |= (bit);                                                                     \
+  } while (0)
+#define FTIME(dst, bit)                                                                    \
+  do {                                                                                     \
+    if (!(p = fast_time(p, e, &(dst)))) return NULL;                                       \
+    ev->have |= (bit);                                                                     \
+  } while (0)
+#define FSTR(dst)                                                                          \
+  do {                                                                                     \
+    if (!(p = fast_str(p, e, &(dst)))) return NULL;                                        \
+  } while (0)
+
+/* The event at p in the writer's layout: the end of its object, or NULL. */
+static const char *fast_event(const char *p, const char *e, ev_t *ev) {
+  str_t v;
+  ev->have = H_PH;
+  ev->cat = CAT_OTHER;
+  ev->end = -1;
+  ev->open = false;
+  if (!LIT("{\"ph\":\"") || p + 1 >= e || p[1] != '"') return NULL;
+  char ph = ev->ph = *p;
+  p += 2;
+  if (ph == 'X') {
+    if (!LIT(",\"pid\":1,\"tid\":")) return NULL;
+    FINT(ev->tid, H_TID);
+    if (!LIT(",\"ts\":")) return NULL;
+    FTIME(ev->ts, H_TS);
+    if (!LIT(",\"dur\":")) return NULL;
+    FTIME(ev->dur, H_DUR);
+    if (!LIT(",\"cat\":\"run\",\"name\":")) return NULL;
+    ev->cat = CAT_RUN;
+    ev->have |= H_CAT;
+    FSTR(ev->name);
+    ev->have |= H_NAME;
+    if (!LIT(",\"args\":{\"task\":")) return NULL;
+    ev->have |= H_ARGS;
+    FINT(ev->task, A_TASK);
+    if (!LIT(",\"end\":")) return NULL;
+    FSTR(v);
+    ev->have |= A_END;
+    ev->end = IS(v, "done") ? WT_END_DONE
+              : IS(v, "await") ? WT_END_AWAIT
+              : IS(v, "yield") ? WT_END_YIELD
+              : IS(v, "inline") ? WT_END_INLINE : -1;
+    if (LIT(",\"awaits\":")) FINT(ev->awaits, A_AWAITS);
+    if (!LIT(",\"depth\":")) return NULL;
+    FINT(ev->depth, A_DEPTH);
+    if (LIT(",\"open\":true")) ev->open = true, ev->have |= A_OPEN;
+    return LIT("}}") ? p : NULL;
+  }
+  if (ph == 'i') {
+    if (!LIT(",\"s\":\"t\",\"pid\":1,\"tid\":")) return NULL;
+    FINT(ev->tid, H_TID);
+    if (!LIT(",\"ts\":")) return NULL;
+    FTIME(ev->ts, H_TS);
+    if (!LIT(",\"cat\":")) return NULL;
+    FSTR(v);
+    ev->cat = cat_of(v);
+    ev->have |= H_CAT;
+    if (!LIT(",\"name\":")) return NULL;
+    FSTR(ev->name);
+    ev->have |= H_NAME;
+    if (LIT("}")) return p;
+    if (!LIT(",\"args\":{")) return NULL;
+    ev->have |= H_ARGS;
+    for (bool first = true;; first = false) {
+      if (LIT("}}")) return first ? NULL : p;
+      if (!first && !LIT(",")) return NULL;
+      str_t k;
+      FSTR(k);
+      if (!LIT(":")) return NULL;
+      if (IS(k, "task")) FINT(ev->task, A_TASK);
+      else if (IS(k, "parent")) FINT(ev->parent, A_PARENT);
+      else if (IS(k, "depth")) FINT(ev->depth, A_DEPTH);
+      else if (IS(k, "err")) FINT(ev->err, A_ERR);
+      else if (IS(k, "victim")) FINT(ev->victim, A_VICTIM);
+      else if (IS(k, "count")) FINT(ev->count, A_COUNT);
+      else return NULL;
+    }
+  }
+  if (ph == 's' || ph == 'f') {
+    if (!LIT(",\"pid\":1,\"tid\":")) return NULL;
+    FINT(ev->tid, H_TID);
+    if (!LIT(",\"ts\":")) return NULL;
+    FTIME(ev->ts, H_TS);
+    if (!LIT(",\"cat\":")) return NULL;
+    FSTR(v);
+    ev->cat = cat_of(v);
+    ev->have |= H_CAT;
+    if (!LIT(",\"name\":")) return NULL;
+    FSTR(ev->name);
+    ev->have |= H_NAME;
+    if (!LIT(",\"id\":")) return NULL;
+    FINT(ev->id, H_ID);
+    return LIT(",\"bp\":\"e\"}") ? p : NULL;
+  }
+  return NULL;
+}
+
+static bool use_fast = true;
+
 /* ---- building the model ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -566,10 +809,23 @@ typedef struct {
   int64_t nworkers;
 } ctx_t;
 
+static int32_t task_lookup(wt_trace *t, int64_t id);
+
 static int32_t task_ref(wt_trace *t, int64_t id) {
-  bool ins;
-  int32_t *slot = wt_map_put(&t->task_map, id, &ins);
-  if (!ins) return *slot;
+  /* Events of one task come close together: the last few ids, first. */
+  static int64_t last_id[4];
+  static int32_t last_ix[4] = {-1, -1, -1, -1};
+  static unsigned rot;
+  for (int i = 0; i < 4; i++)
+    if (last_ix[i] >= 0 && last_id[i] == id && (size_t)last_ix[i] < t->ntasks) return last_ix[i];
+  int32_t ix = task_lookup(t, id);
+  rot = (rot + 1) & 3;
+  last_id[rot] = id;
+  last_ix[rot] = ix;
+  return ix;
+}
+
+static int32_t new_task(wt_trace *t, int64_t id) {
   if (t->ntasks >= INT32_MAX) wt_die("%s: too many tasks", t->path);
   wt_grow(&t->tasks, &t->tasks_cap, t->ntasks + 1, sizeof *t->tasks);
   wt_task *k = &t->tasks[t->ntasks];
@@ -577,8 +833,44 @@ static int32_t task_ref(wt_trace *t, int64_t id) {
   k->id = id;
   k->parent = -1;
   k->depth = -1;
-  *slot = (int32_t)t->ntasks;
   return (int32_t)t->ntasks++;
+}
+
+static int32_t task_lookup(wt_trace *t, int64_t id) {
+  uint64_t hi = (uint64_t)id >> 40, lo = (uint64_t)id & (((uint64_t)1 << 40) - 1);
+  bool direct_ok = id >= 0 && hi <= WT_DIRECT_HI;
+  if (direct_ok && lo < t->direct_cap[hi] && t->direct[hi][lo] >= 0) return t->direct[hi][lo];
+  if (t->task_map.n) {
+    int32_t v = wt_map_get(&t->task_map, id);
+    if (v >= 0) return v;
+  }
+  /* new: directly if its array may grow to it (dense enough), else hashed */
+  if (direct_ok && lo < 2 * t->direct_n[hi] + 1024) {
+    if (lo >= t->direct_cap[hi]) {
+      size_t old = t->direct_cap[hi];
+      wt_grow(&t->direct[hi], &t->direct_cap[hi], (size_t)lo + 1, sizeof *t->direct[hi]);
+      for (size_t i = old; i < t->direct_cap[hi]; i++) t->direct[hi][i] = -1;
+    }
+    int32_t v = new_task(t, id);
+    t->direct[hi][lo] = v;
+    t->direct_n[hi]++;
+    return v;
+  }
+  bool ins;
+  int32_t *slot = wt_map_put(&t->task_map, id, &ins);
+  *slot = new_task(t, id);
+  return *slot;
+}
+
+/* Whether name is "task ID" with ID the decimal of id (> 0). */
+static bool is_task_id_name(str_t name, int64_t id) {
+  if (name.n < 6 || name.n > 25 || memcmp(name.s, "task ", 5) != 0 || name.s[5] == '0') return false;
+  uint64_t v = 0;
+  for (size_t i = 5; i < name.n; i++) {
+    if (!isdig(name.s[i])) return false;
+    v = v * 10 + (uint64_t)(name.s[i] - '0');
+  }
+  return name.n <= 24 && v == (uint64_t)id;
 }
 
 static void add_mark(wt_trace *t, int64_t ts, int64_t tid, unsigned kind) {
@@ -663,10 +955,20 @@ static void add_event(ctx_t *c, ev_t *ev, long line) {
     if (ev->have & H_NAME) {
       /* "task ID" is what the writer puts for an unnamed task: one name per
        * task would make colouring by name useless, so it is "unnamed". */
-      char own[32];
-      int ol = snprintf(own, sizeof own, "task %lld", (long long)ev->task);
-      if (!(ev->name.n == (size_t)ol && memcmp(ev->name.s, own, (size_t)ol) == 0) && ev->name.n)
+      /* names repeat: the last one is kept to skip the hashing */
+      static char last[64];
+      static size_t last_n = SIZE_MAX;
+      static int32_t last_nm;
+      if (ev->name.n == last_n && memcmp(ev->name.s, last, last_n) == 0) {
+        nm = last_nm;
+      } else if (ev->name.n && !is_task_id_name(ev->name, ev->task)) {
         nm = wt_strtab_intern(&t->names, ev->name.s, ev->name.n);
+        if (ev->name.n <= sizeof last) {
+          memcpy(last, ev->name.s, ev->name.n);
+          last_n = ev->name.n;
+          last_nm = nm;
+        }
+      }
     }
     int32_t depth = ev->have & A_DEPTH ? (ev->depth > INT32_MAX ? INT32_MAX : (int32_t)ev->depth) : -1;
     wt_task *k = &t->tasks[ti];
@@ -895,8 +1197,13 @@ void wt_read(wt_trace *t, const char *path, bool keep_marks) {
     struct stat st;
     if (fstat(r.fd, &st) == 0 && S_ISDIR(st.st_mode)) wt_die("%s: is a directory", path);
   }
-  r.cap = READ_CHUNK;
-  r.buf = wt_xmalloc(r.cap);
+  const char *nf = getenv("WEFT_TRACE_NO_FAST"); /* for the tests: the general scanner only */
+  use_fast = !(nf && *nf && strcmp(nf, "0") != 0);
+  map_file(&r);
+  if (!r.mapped) {
+    r.cap = READ_CHUNK;
+    r.buf = wt_xmalloc(r.cap);
+  }
   ctx_t c = {t, &r, keep_marks, 0};
   const char *s;
   size_t n;
@@ -938,7 +1245,11 @@ void wt_read(wt_trace *t, const char *path, bool keep_marks) {
     } else if (need_comma) {
       wt_die_line(path, r.line, "malformed event: no ',' between this event and the one before");
     }
-    if (!parse_event(&sc, &ev)) scan_error(&c, &sc, nl, "event");
+    const char *q = use_fast ? fast_event(sc.p, sc.e, &ev) : NULL;
+    if (q)
+      sc.p = q;
+    else if (!parse_event(&sc, &ev))
+      scan_error(&c, &sc, nl, "event");
     ws(&sc);
     trailing_comma = false;
     if (sc.p < sc.e && *sc.p == ',') {
@@ -956,8 +1267,11 @@ void wt_read(wt_trace *t, const char *path, bool keep_marks) {
   /* after "]}": only whitespace */
   while (next_line(&r, &s, &n, &nl))
     if (!blank(s, n)) wt_die_line(path, r.line, "text after the final \"]}\"");
+  if (r.mapped)
+    munmap(r.buf, r.len);
+  else
+    free(r.buf);
   if (r.fd != 0) close(r.fd);
-  free(r.buf);
   for (int i = 0; i < NSLOTS; i++) {
     free(scratch[i]);
     scratch[i] = NULL;
@@ -982,6 +1296,7 @@ void wt_trace_free(wt_trace *t) {
   free(t->marks);
   free(t->wakes);
   wt_map_free(&t->task_map);
+  for (int i = 0; i <= WT_DIRECT_HI; i++) free(t->direct[i]);
   wt_map_free(&t->wake_map);
   wt_strtab_free(&t->names);
   memset(t, 0, sizeof *t);

@@ -66,9 +66,8 @@ static inline uint64_t mix64(uint64_t x) {
 }
 
 static void map_alloc(wt_map *m, size_t cap) {
-  m->keys = wt_xmalloc(cap * sizeof *m->keys);
-  m->vals = wt_xmalloc(cap * sizeof *m->vals);
-  memset(m->vals, 0xff, cap * sizeof *m->vals);
+  m->slots = wt_xmalloc(cap * sizeof *m->slots);
+  for (size_t i = 0; i < cap; i++) m->slots[i].val = -1;
   m->cap = cap;
   m->n = 0;
 }
@@ -80,18 +79,17 @@ void wt_map_init(wt_map *m, size_t expect) {
 }
 
 void wt_map_free(wt_map *m) {
-  free(m->keys);
-  free(m->vals);
-  m->keys = NULL;
-  m->vals = NULL;
+  free(m->slots);
+  m->slots = NULL;
   m->cap = m->n = 0;
 }
 
 int32_t wt_map_get(const wt_map *m, int64_t key) {
   size_t mask = m->cap - 1, i = (size_t)mix64((uint64_t)key) & mask;
   for (;;) {
-    if (m->vals[i] < 0) return -1;
-    if (m->keys[i] == key) return m->vals[i];
+    const wt_slot *s = &m->slots[i];
+    if (s->val < 0) return -1;
+    if (s->key == key) return s->val;
     i = (i + 1) & mask;
   }
 }
@@ -101,11 +99,10 @@ static void map_rehash(wt_map *m) {
   map_alloc(&n, m->cap * 2);
   size_t mask = n.cap - 1;
   for (size_t j = 0; j < m->cap; j++) {
-    if (m->vals[j] < 0) continue;
-    size_t i = (size_t)mix64((uint64_t)m->keys[j]) & mask;
-    while (n.vals[i] >= 0) i = (i + 1) & mask;
-    n.keys[i] = m->keys[j];
-    n.vals[i] = m->vals[j];
+    if (m->slots[j].val < 0) continue;
+    size_t i = (size_t)mix64((uint64_t)m->slots[j].key) & mask;
+    while (n.slots[i].val >= 0) i = (i + 1) & mask;
+    n.slots[i] = m->slots[j];
     n.n++;
   }
   wt_map_free(m);
@@ -116,16 +113,17 @@ int32_t *wt_map_put(wt_map *m, int64_t key, bool *inserted) {
   if ((m->n + 1) * 2 > m->cap) map_rehash(m);
   size_t mask = m->cap - 1, i = (size_t)mix64((uint64_t)key) & mask;
   for (;;) {
-    if (m->vals[i] < 0) {
+    wt_slot *s = &m->slots[i];
+    if (s->val < 0) {
       /* The caller stores a value >= 0 here before the next call. */
-      m->keys[i] = key;
+      s->key = key;
       m->n++;
       *inserted = true;
-      return &m->vals[i];
+      return &s->val;
     }
-    if (m->keys[i] == key) {
+    if (s->key == key) {
       *inserted = false;
-      return &m->vals[i];
+      return &s->val;
     }
     i = (i + 1) & mask;
   }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #define WT_MAX_WORKERS 4096
+#define WT_DIRECT_HI 4096 /* task ids below 4097 << 40 may be indexed directly */
 
 enum wt_end { WT_END_DONE, WT_END_AWAIT, WT_END_YIELD, WT_END_INLINE };
 
@@ -56,10 +57,15 @@ typedef struct {
   uint64_t runs, steals, stolen_tasks, given, parks, injects, events;
 } wt_lane;
 
-/* int64 -> int32 open-addressing map. */
+/* int64 -> int32 open-addressing map (key and value side by side: one
+ * cache line per probe). */
 typedef struct {
-  int64_t *keys;
-  int32_t *vals; /* -1: empty slot */
+  int64_t key;
+  int32_t val; /* -1: empty slot */
+  int32_t pad;
+} wt_slot;
+typedef struct {
+  wt_slot *slots;
   size_t cap, n;
 } wt_map;
 
@@ -90,6 +96,11 @@ typedef struct {
   wt_task *tasks;
   size_t ntasks, tasks_cap;
   wt_map task_map;
+  /* Task ids of the runtime's form (spawner << 40 | seq) are dense per
+   * spawner: direct[hi][lo] (-1 none) while dense enough; the rest are in
+   * task_map. */
+  int32_t *direct[WT_DIRECT_HI + 1];
+  size_t direct_cap[WT_DIRECT_HI + 1], direct_n[WT_DIRECT_HI + 1];
   /* run slices */
   wt_slice *slices;
   size_t nslices, slices_cap;
