@@ -420,6 +420,27 @@ def table(peers, cells, summary, limit):
             else:
                 row.append(e["status"])
         lines.append(f"| {w} | {n} | " + " | ".join(row) + " |")
+    lines += ["", "CPU time (user + system, median) as a multiple of weft's — less "
+              "disturbed than wall time when other processes share the machine:", ""]
+    lines += ["| workload | workers | weft CPU (s) | " + " | ".join(others) + " |",
+              "| --- | ---: | ---: |" + " ---: |" * len(others)]
+    for (w, n) in cells:
+        ref = idx.get((w, n, "weft"))
+        rc = ref.get("cpu_s") if ref and ref["status"] == "ok" else None
+        row = [f"{rc:.2f}" if rc is not None else (ref["status"] if ref else "")]
+        for p in others:
+            e = idx.get((w, n, p)) or (idx.get((w, 1, p)) if p == "serial" else None)
+            c = e.get("cpu_s") if e and e["status"] == "ok" else None
+            if c is not None and rc:
+                r = c / rc
+                row.append(f"{r:.2f}" if r < 10 else f"{r:.1f}" if r < 100 else f"{r:.0f}")
+            elif e is None:
+                row.append("")
+            elif e["status"] == "timeout":
+                row.append(f"> {limit:g} s wall")
+            else:
+                row.append(e["status"] if e["status"] != "ok" else f"{c:.2f} s")
+        lines.append(f"| {w} | {n} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 /* weft's side of the peer comparison, written as a weft user would: the
  * runtime is created with `workers` workers before the clock starts; the
  * workload runs as the root task under weft_run_until_complete(); children
- * are weft_spawn()ed and joined with weft_await(). Arguments that do not fit
+ * are weft_spawn()ed and joined with weft_await(); weft_yield() and
+ * unbuffered weft_chan for the one-worker workloads. Arguments that do not fit
  * in a pointer live on the parent's stack, which outlives the children
  * because the parent awaits them all. */
 #include "../common.h" /* first: it sets _POSIX_C_SOURCE */
@@ -95,6 +96,33 @@ static void *yield_root(void *unused) {
   return (void *)n;
 }
 
+/* chan: ping-pong over two unbuffered channels (Go's `make(chan int)`). */
+static weft_chan *ping, *pong;
+
+static void *ponger(void *unused) {
+  (void)unused;
+  void *v;
+  while (weft_chan_recv(ping, &v) == 0)
+    if (weft_chan_send(pong, (void *)((intptr_t)v + 1)) != 0) return fail();
+  return NULL;
+}
+
+static void *chan_root(void *unused) {
+  (void)unused;
+  weft_future *other;
+  if (weft_chan_create(&ping, 0, 0) != 0 || weft_chan_create(&pong, 0, 0) != 0 ||
+      weft_spawn(ponger, NULL, &other) != 0)
+    return fail();
+  void *v = NULL;
+  for (long i = 0; i < CHAN_ROUNDS; i++)
+    if (weft_chan_send(ping, v) != 0 || weft_chan_recv(pong, &v) != 0) return fail();
+  weft_chan_close(ping);
+  join(other);
+  weft_chan_destroy(ping);
+  weft_chan_destroy(pong);
+  return v;
+}
+
 /* nqueens: a task per safe placement on each row, then join them all. */
 typedef struct nq_arg {
   nq_board b;
@@ -144,7 +172,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(w, "nqueens")) {
     root = nqueens_root, want = NQUEENS_ANSWER;
   } else if (!strcmp(w, "chan")) {
-    return peers_na("weft", w, workers, "weft has no channels yet");
+    root = chan_root, want = CHAN_ROUNDS;
   } else {
     fprintf(stderr, "unknown workload %s\n", w);
     return 2;
