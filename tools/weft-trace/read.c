@@ -749,11 +749,13 @@ static const char *fast_event(const char *p, const char *e, ev_t *ev) {
     if (LIT(",\"open\":true")) ev->open = true, ev->have |= A_OPEN;
     return LIT("}}") ? p : NULL;
   }
-  if (ph == 'i') {
-    if (!LIT(",\"s\":\"t\",\"pid\":1,\"tid\":")) return NULL;
+  if (ph == 'i') { /* "s":"t" where the spec shows it, or after "ts" (the writer's place) */
+    bool scope = LIT(",\"s\":\"t\"");
+    if (!LIT(",\"pid\":1,\"tid\":")) return NULL;
     FINT(ev->tid, H_TID);
     if (!LIT(",\"ts\":")) return NULL;
     FTIME(ev->ts, H_TS);
+    if (!scope && !LIT(",\"s\":\"t\"")) return NULL;
     if (!LIT(",\"cat\":")) return NULL;
     FSTR(v);
     ev->cat = cat_of(v);

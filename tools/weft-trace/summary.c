@@ -308,10 +308,13 @@ static void print_json(FILE *f, const wt_trace *t, const wt_stats *st) {
     if (tid) fprintf(f, "%d", tid - 1); else fputs("null", f);
     fputs(", \"name\": \"", f);
     wt_put_json_str(f, lane_name(t, tid, nb, sizeof nb));
-    fprintf(f, "\", \"busy_ns\": %lld, \"busy_pct\": %.3f, \"idle_ns\": %lld, \"idle_pct\": %.3f, "
-               "\"parked_ns\": %lld, \"parked_pct\": %.3f, \"runs\": %llu, \"steals_taken\": %llu, "
+    fprintf(f, "\", \"busy_ns\": %lld, \"busy_pct\": %.3f, ", (long long)l->busy, pct(l->busy, st->wall));
+    if (tid) /* idle means nothing outside the workers */
+      fprintf(f, "\"idle_ns\": %lld, \"idle_pct\": %.3f, ", (long long)idle, pct(idle, st->wall));
+    else
+      fputs("\"idle_ns\": null, \"idle_pct\": null, ", f);
+    fprintf(f, "\"parked_ns\": %lld, \"parked_pct\": %.3f, \"runs\": %llu, \"steals_taken\": %llu, "
                "\"tasks_stolen\": %llu, \"steals_given\": %llu, \"parks\": %llu, \"injects\": %llu}",
-            (long long)l->busy, pct(l->busy, st->wall), (long long)idle, pct(idle, st->wall),
             (long long)l->parked, pct(l->parked, st->wall), (unsigned long long)l->runs,
             (unsigned long long)l->steals, (unsigned long long)l->stolen_tasks,
             (unsigned long long)l->given, (unsigned long long)l->parks,
