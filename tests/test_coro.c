@@ -628,7 +628,8 @@ Test(coro, every_returned_code_has_a_name_and_a_message) {
     int code;
     const char *name;
   } codes[] = {{0, "OK"},         {WEFT_DONE, "WEFT_DONE"}, {EINVAL, "EINVAL"}, {ENOMEM, "ENOMEM"},
-               {EPERM, "EPERM"},  {EBUSY, "EBUSY"},         {ESRCH, "ESRCH"}};
+               {EPERM, "EPERM"},  {EBUSY, "EBUSY"},         {ESRCH, "ESRCH"},
+               {WEFT_CLOSED, "WEFT_CLOSED"}};
   enum { N = sizeof codes / sizeof codes[0] };
   for (int i = 0; i < N; i++) {
     cr_expect_str_eq(weft_err_name(codes[i].code), codes[i].name);
@@ -642,7 +643,7 @@ Test(coro, every_returned_code_has_a_name_and_a_message) {
 }
 
 Test(coro, unknown_codes_are_named_unknown) {
-  const int unknown[] = {12345, -99, -2};
+  const int unknown[] = {12345, -99, -1000}; /* -2 is WEFT_CLOSED (channels) */
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     cr_expect_str_eq(weft_err_name(unknown[i]), "UNKNOWN");
     const char *msg = weft_strerror(unknown[i]);
