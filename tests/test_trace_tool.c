@@ -458,6 +458,29 @@ Test(trace_tool, latency_percentiles) {
   free(j);
 }
 
+/* A task may first appear in any kind of event: a flow end before its
+ * spawn, an awaits before its own runs (the reader once kept a stale
+ * pointer when a flow created the first task). A complete alone does not
+ * make a task. */
+Test(trace_tool, tasks_first_seen_in_any_event) {
+  PATH(p, "order.json");
+  tw_t w;
+  tw_open(&w, p, 1);
+  flow(&w, 'f', "spawn", 1, 100, 7);
+  complete(&w, 1, 50, 8);
+  slice(&w, 1, 100, 1000, 7, "await", 9, 1);
+  flow(&w, 's', "spawn", 0, 10, 7);
+  spawn(&w, 0, 10, 7, 0, 0);
+  slice(&w, 1, 2000, 500, 9, "done", 0, 1);
+  slice(&w, 1, 3000, 100, 7, "done", 0, 1);
+  tw_close(&w);
+  char *j = summary_json(p);
+  cr_expect_eq((int64_t)jnum(j, NULL, "work_ns"), 1600);
+  cr_expect_eq((int)jnum(j, "spawn_tree", "tasks"), 2);
+  cr_expect_eq((int64_t)jnum(j, "spawn_to_first_run", "max_ns"), 90);
+  free(j);
+}
+
 /* ---- generated traces: work and span exactly as the simulation had them ------------------- */
 
 static void generate(const char *path, int tasks, int workers, int seed, long long *work, long long *span) {

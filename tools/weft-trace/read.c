@@ -996,7 +996,8 @@ static void add_event(ctx_t *c, ev_t *ev, long line) {
     NEED(H_ID, "flow without \"id\"");
     if (IS(ev->name, "spawn")) {
       if (ev->id <= 0) wt_die_line(t->path, line, "spawn flow id %lld is not a task id", (long long)ev->id);
-      wt_task *k = &t->tasks[task_ref(t, ev->id)];
+      int32_t ti = task_ref(t, ev->id); /* first: it may move t->tasks */
+      wt_task *k = &t->tasks[ti];
       if (ph == 's') {
         if (k->has_flow_s) t->bad_flows++;
         else k->flow_s = ev->ts, k->has_flow_s = 1;

@@ -268,8 +268,8 @@ static const int speedup_p[] = {2, 4, 8, 16, 32, 64};
 static double pct(int64_t x, int64_t of) { return of > 0 ? 100.0 * (double)x / (double)of : 0; }
 
 static int64_t idle_of(const wt_lane *l, int64_t wall) {
-  int64_t i = wall - l->busy - l->parked;
-  return i > 0 ? i : 0;
+  int64_t used = wt_sat_add(l->busy, l->parked); /* both >= 0 */
+  return used < wall ? wall - used : 0;
 }
 
 static const char *lane_name(const wt_trace *t, int tid, char *buf, size_t len) {
@@ -414,14 +414,14 @@ static void print_table(FILE *f, const wt_trace *t, const wt_stats *st) {
       idle_total = wt_sat_add(idle_total, idle);
     }
   }
-  int64_t cap = st->wall * t->workers;
+  double cap = (double)st->wall * t->workers; /* may exceed int64 with absurd times */
   fprintf(f, "  %-10s", "all");
   cell_dur(f, st->busy_total, 11);
-  fprintf(f, " %5.1f%%", pct(st->busy_total, cap));
+  fprintf(f, " %5.1f%%", cap > 0 ? 100.0 * (double)st->busy_total / cap : 0.0);
   cell_dur(f, idle_total, 11);
-  fprintf(f, " %5.1f%%", pct(idle_total, cap));
+  fprintf(f, " %5.1f%%", cap > 0 ? 100.0 * (double)idle_total / cap : 0.0);
   cell_dur(f, st->parked_total, 11);
-  fprintf(f, " %5.1f%%", pct(st->parked_total, cap));
+  fprintf(f, " %5.1f%%", cap > 0 ? 100.0 * (double)st->parked_total / cap : 0.0);
   fprintf(f, " %10llu %8llu %8llu %8llu\n\n", (unsigned long long)runs, (unsigned long long)steals,
           (unsigned long long)given, (unsigned long long)nparks);
 
