@@ -116,6 +116,8 @@ void weft__future_settle_owned(weft_future *f, void *value, int err) {
 }
 
 int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {
+  /* acquire: a CLOSED read here carries the settled value (the settler's
+   * exchange is a release); the CAS below orders the push itself. */
   struct weft__waiter *head = atomic_load_explicit(&f->waiters, memory_order_acquire);
   do {
     if (head == WEFT__WAITERS_CLOSED) return EALREADY;
@@ -319,6 +321,8 @@ struct weft__join {
 };
 
 static void weft__join_put(struct weft__join *j) {
+  /* acq_rel: the last dropper sees every other waiter's work before it
+   * frees the join. */
   if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1) return;
   weft__future_unref(j->out);
   free(j);
@@ -330,11 +334,14 @@ static void weft__join_fire(struct weft__waiter *w, weft_future *in, int settled
     if (!j->any) {
       if (in->err)
         weft__future_settle(j->out, NULL, in->err);
+      /* acq_rel: the input that counts down to zero resolves the output
+       * after every other input's resolution (for readers of their values). */
       else if (atomic_fetch_sub_explicit(&j->remaining, 1, memory_order_acq_rel) == 1)
         weft__future_settle(j->out, NULL, 0);
     } else {
       if (!in->err)
         weft__future_settle(j->out, in->value, 0);
+      /* acq_rel: as `remaining` above, for the last failure. */
       else if (atomic_fetch_add_explicit(&j->failed, 1, memory_order_acq_rel) + 1 == j->n)
         weft__future_settle(j->out, NULL, in->err);
     }

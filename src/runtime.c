@@ -41,6 +41,8 @@ static void weft__runtime_free(weft_runtime *rt) {
 }
 
 static void weft__runtime_stop_workers(weft_runtime *rt, unsigned started) {
+  /* release: pairs with the acquire load in a parking worker's re-check;
+   * the wake-all below makes every parked worker get there. */
   atomic_store_explicit(&rt->stop, 1, memory_order_release);
   weft__park_wake_all(&rt->park);
   for (unsigned i = 0; i < started; i++) weft__worker_join(rt->workers[i]);
@@ -260,6 +262,8 @@ static int weft__scan_parked(weft_runtime *rt, unsigned *gens) {
 
 static int weft__quiescent(weft_runtime *rt, unsigned *g1, unsigned *g2) {
   if (!weft__scan_parked(rt, g1)) return 0;
+  /* acquire: after the scan's acquire loads of park_gen, which pair with
+   * each worker's release after flushing its count into live. */
   long live = atomic_load_explicit(&rt->live, memory_order_acquire);
   if (!weft__scan_parked(rt, g2)) return 0;
   if (memcmp(g1, g2, rt->nworkers * sizeof *g1) != 0) return 0;
@@ -270,6 +274,8 @@ int weft_runtime_destroy(weft_runtime *rt) {
   if (!rt) return EINVAL;
   struct weft__worker *me = weft__worker_current();
   if (me && me->rt == rt) return EDEADLK;
+  /* seq_cst: spawns that load it after this refuse; one that loaded it
+   * just before is a live task like any other, cancelled below. */
   atomic_store_explicit(&rt->shutdown, 1, memory_order_seq_cst);
   /* seq_cst, then the registry under its lock: a task registering after
    * our scan checks cancel_all after registering (weft__await_after). */

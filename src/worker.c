@@ -143,6 +143,7 @@ void weft__task_schedule(struct weft__task *t) {
 }
 
 void weft__task_wake(struct weft__task *t, uint32_t gen) {
+  /* acquire: the first guess for the CAS below; the CAS itself orders. */
   unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
   for (;;) {
     if (WEFT__W_GEN(w) != gen) return; /* a stale waiter: that await is over */
@@ -376,6 +377,8 @@ static void weft__await_after(void *arg) {
      * lock; if its scan missed us, we see the flag here. */
     if (atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst)) {
       unsigned w = prep;
+      /* acq_rel: against a waker's CAS on the same word (one of us moves
+       * it out of PREPARING); failure means a waker got there first. */
       atomic_compare_exchange_strong_explicit(&self->wait, &w,
                                               WEFT__W_MAKE(gen, WEFT__W_PREP_CANCELLED),
                                               memory_order_acq_rel, memory_order_acquire);
@@ -436,6 +439,8 @@ static void weft__drop_stale(struct weft__worker *w) {
     if (b <= t) return;
     struct weft__task *x =
         atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+    /* acquire: pairs with the CAS that moved the start word (and the
+     * release of the stale mark it carried); re-decided in prepare anyway. */
     unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
     if (!(st == WEFT__T_CANCELLED ||
           (st == WEFT__T_INLINED && atomic_load_explicit(&x->stale, memory_order_acquire))))
@@ -606,6 +611,8 @@ int weft_yield(void) {
 int weft__task_cancel(struct weft__task *t) {
   if (weft__future_done(&t->fut)) return EALREADY;
   unsigned expect = WEFT__T_NEW;
+  /* acq_rel: decides against a starting worker or an inlining awaiter
+   * (their CAS on the same word) whether the coroutine ever runs. */
   if (atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_CANCELLED,
                                               memory_order_acq_rel, memory_order_acquire)) {
     /* It never starts; whoever dequeues it drops it. */
@@ -802,6 +809,8 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
       atomic_fetch_add_explicit(&rt->live, w->live_delta, memory_order_relaxed);
       w->live_delta = 0;
     }
+    /* seq_cst: the idle count the notifier reads after its fence (see the
+     * file comment's proof). */
     atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst);
     /* seq_cst fence: our re-check below reads after the increment above, in
      * the total order shared with weft__notify's fence. */
@@ -809,7 +818,9 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     t = weft__take_injected(w);
     if (!t) t = weft__steal_any(w, 1);
     if (!t) t = weft__deque_pop(&w->dq);
+    /* acquire: pairs with the release store of stop in the destroyer. */
     if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+      /* seq_cst: as the increment (we are not idle after all). */
       atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
       return t;
     }
@@ -820,7 +831,10 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     weft__park_wait(&rt->park, key);
     WEFT__TRACE(w, WEFT__TK_UNPARK, 0);
+    /* release: an even generation (running again) for the destroyer's
+     * scans, which then see this worker was not parked throughout. */
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
+    /* seq_cst: as the increment before parking. */
     atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
   }
 }
