@@ -994,3 +994,49 @@ ParameterizedTest(unsigned *workers, yield, many_yielding_tasks_finish, .timeout
   ASSERT_RC(weft_runtime_destroy(rt), 0);
   leak_check();
 }
+
+/* ---- KNOWN BUG: injected work starves behind yielding tasks ---------------------------
+ * worker.c promises that the injection queue is looked at first on every
+ * 61st tick, "so outside work is never starved". Since weft_yield got its
+ * direct-switch path (commit bdc01e9), a yield whose weft__local_next()
+ * call lands on the fairness tick takes the slow path, and weft__switch_out
+ * calls weft__local_next() again: the tick moves on and it switches to the
+ * next local task, so the scheduler loop (and its injector check) is never
+ * reached while two or more tasks keep yielding on a worker. A task spawned
+ * from outside then never runs. Registered as its own CTest test
+ * (runtime_known_bugs) so that it hides nothing else. */
+
+struct starve {
+  atomic_int stop;
+  atomic_int started;
+};
+
+static void *yield_until_stop(void *arg) {
+  struct starve *s = arg;
+  atomic_fetch_add(&s->started, 1);
+  while (!atomic_load(&s->stop)) (void)weft_yield();
+  return NULL;
+}
+
+static void *set_stop(void *arg) {
+  struct starve *s = arg;
+  atomic_store(&s->stop, 1);
+  return NULL;
+}
+
+Test(known_bug_yield, injected_task_runs_while_two_tasks_yield, .timeout = 30) {
+  weft_runtime *rt = make_rt(1);
+  struct starve s = {0, 0};
+  weft_future *y[2], *x;
+  for (int i = 0; i < 2; i++) ASSERT_RC(weft_runtime_spawn(rt, yield_until_stop, &s, &y[i]), 0);
+  wait_at_least(&s.started, 2);
+  ASSERT_RC(weft_runtime_spawn(rt, set_stop, &s, &x), 0);
+  ASSERT_RC(weft_await(x, NULL), 0); /* hangs while the bug is there */
+  for (int i = 0; i < 2; i++) {
+    ASSERT_RC(weft_await(y[i], NULL), 0);
+    ASSERT_RC(weft_future_release(y[i]), 0);
+  }
+  ASSERT_RC(weft_future_release(x), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}

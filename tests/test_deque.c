@@ -1,0 +1,389 @@
+/* The work-stealing deque (src/deque.h), white-box.
+ *
+ * Unit tests on one thread: LIFO pop, FIFO steal, capacity, empty cases,
+ * indices far from zero. Stress validators: one owner pushing and popping
+ * (a seeded random mix), several thieves stealing; every item is taken
+ * exactly once, the owner's pops return exactly what LIFO order says, and
+ * each thief's steals come in push order. Nothing here measures time. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "deque.h"
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#else
+#define T_TSAN 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define T_ASAN 1
+#include <sanitizer/lsan_interface.h>
+#else
+#define T_ASAN 0
+#endif
+#define SIZED(full, asan, tsan) (T_TSAN ? (tsan) : T_ASAN ? (asan) : (full))
+
+#define CAP WEFT__DEQUE_CAP
+/* Item k is the pointer k (never 0, so never NULL). */
+#define ITEM(k) ((void *)(uintptr_t)(k))
+#define KEY(p) ((uintptr_t)(p))
+
+#define CHECK(cond, ...)                                                        \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                             \
+      fputc('\n', stderr);                                                      \
+      abort();                                                                  \
+    }                                                                           \
+  } while (0)
+
+/* See test_runtime.c: the Criterion runner process does not report leaks. */
+int main(int argc, char **argv) {
+#if T_ASAN
+  __lsan_disable();
+#endif
+  struct criterion_test_set *tests = criterion_initialize();
+  int ok = 1;
+  if (criterion_handle_args(argc, argv, true)) ok = criterion_run_all_tests(tests);
+  criterion_finalize(tests);
+  return ok ? 0 : 1;
+}
+
+static struct weft__deque *new_deque(void) {
+  struct weft__deque *d = aligned_alloc(WEFT__CACHELINE, sizeof *d);
+  cr_assert_not_null(d);
+  weft__deque_init(d);
+  return d;
+}
+
+static uint64_t test_seed(void) {
+  const char *s = getenv("WEFT_TEST_SEED");
+  if (s && *s) return strtoull(s, NULL, 0);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ts.tv_sec << 20) ^
+         (uint64_t)getpid();
+}
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* ---- one thread ---------------------------------------------------------------------- */
+
+Test(deque, empty) {
+  struct weft__deque *d = new_deque();
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_null(weft__deque_steal(d));
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_eq(weft__deque_size(d), 0);
+  /* An empty pop at index 0 must not make the deque look full. */
+  cr_expect_eq(weft__deque_push(d, ITEM(1)), 0);
+  cr_expect_eq(weft__deque_size(d), 1);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 1);
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_null(weft__deque_steal(d));
+  free(d);
+}
+
+Test(deque, pop_is_lifo_steal_is_fifo) {
+  struct weft__deque *d = new_deque();
+  for (uintptr_t k = 1; k <= 6; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(weft__deque_size(d), 6);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 6);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 5);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 1);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 2);
+  cr_expect_eq(weft__deque_push(d, ITEM(7)), 0);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 7);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 3);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 4); /* the last one, by pop */
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_null(weft__deque_steal(d));
+  cr_expect_eq(weft__deque_push(d, ITEM(8)), 0);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 8); /* the last one, by steal */
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_eq(weft__deque_size(d), 0);
+  free(d);
+}
+
+Test(deque, full_capacity_lifo_and_fifo) {
+  struct weft__deque *d = new_deque();
+  for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0, "push %lu", (unsigned long)k);
+  cr_expect_eq(weft__deque_size(d), CAP);
+  for (uintptr_t k = CAP; k >= 1; k--) cr_assert_eq(KEY(weft__deque_pop(d)), k);
+  cr_expect_null(weft__deque_pop(d));
+  for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(KEY(weft__deque_steal(d)), k);
+  cr_expect_null(weft__deque_steal(d));
+  free(d);
+}
+
+Test(deque, push_on_full_fails_and_changes_nothing) {
+  struct weft__deque *d = new_deque();
+  for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 1)), -1);
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 2)), -1);
+  cr_expect_eq(weft__deque_size(d), CAP);
+  cr_expect_eq(KEY(weft__deque_pop(d)), CAP, "a failed push overwrote the newest element");
+  cr_expect_eq(KEY(weft__deque_steal(d)), 1, "a failed push overwrote the oldest element");
+  /* Room for two again, and not three. */
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 3)), 0);
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 4)), 0);
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 5)), -1);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 2);
+  cr_expect_eq(KEY(weft__deque_pop(d)), CAP + 4);
+  cr_expect_eq(KEY(weft__deque_pop(d)), CAP + 3);
+  cr_expect_eq(KEY(weft__deque_pop(d)), CAP - 1);
+  free(d);
+}
+
+/* Many cycles move top and bottom far from zero (and around the buffer
+ * many times); order, capacity and emptiness stay right. */
+Test(deque, indices_far_from_zero, .timeout = 120) {
+  uint64_t seed = test_seed(), s = seed;
+  struct weft__deque *d = new_deque();
+  long cycles = SIZED(200000, 100000, 20000);
+  uintptr_t next = 1;
+  for (long c = 0; c < cycles; c++) {
+    uint64_t r = rng_next(&s);
+    /* Mostly short runs; now and then all the way to full. */
+    size_t k = (r % 64 == 0) ? CAP : 1 + (size_t)((r >> 8) % 17);
+    uintptr_t first = next;
+    for (size_t i = 0; i < k; i++) cr_assert_eq(weft__deque_push(d, ITEM(next++)), 0, "seed %#llx cycle %ld", (unsigned long long)seed, c);
+    if (k == CAP) cr_assert_eq(weft__deque_push(d, ITEM(next)), -1, "seed %#llx: a full deque took a push", (unsigned long long)seed);
+    /* Steal some from the top (oldest first), pop the rest (newest first). */
+    size_t nsteal = (size_t)((r >> 20) % (k + 1));
+    for (size_t i = 0; i < nsteal; i++)
+      cr_assert_eq(KEY(weft__deque_steal(d)), first + i, "seed %#llx cycle %ld", (unsigned long long)seed, c);
+    for (size_t i = k; i > nsteal; i--)
+      cr_assert_eq(KEY(weft__deque_pop(d)), first + i - 1, "seed %#llx cycle %ld", (unsigned long long)seed, c);
+    cr_assert_null(weft__deque_pop(d));
+    cr_assert_null(weft__deque_steal(d));
+    cr_assert_eq(weft__deque_size(d), 0);
+  }
+  /* top has moved by every steal: far from zero now. */
+  cr_expect_gt(atomic_load(&d->top), 1000, "the cycles did not move the indices");
+  free(d);
+}
+
+/* ---- one owner, several thieves ------------------------------------------------------------ */
+
+#define THIEVES 3
+
+struct stress {
+  struct weft__deque *d;
+  uintptr_t n;            /* items 1 .. n */
+  uint64_t seed;
+  int mode;               /* 0: mostly small; 1: bursts up to full; 2: push all, then pop */
+  atomic_uchar *taken;    /* taken[k]: how many times item k was taken */
+  atomic_int owner_done;
+  atomic_long stolen;
+  atomic_long popped;
+  atomic_long full_pushes;
+};
+
+static void take(struct stress *st, void *x, const char *who) {
+  uintptr_t k = KEY(x);
+  CHECK(k >= 1 && k <= st->n, "seed %#llx: %s took %#lx, not an item", (unsigned long long)st->seed, who,
+        (unsigned long)k);
+  unsigned char before = atomic_fetch_add(&st->taken[k], 1);
+  CHECK(before == 0, "seed %#llx: item %lu taken twice (again by %s)", (unsigned long long)st->seed,
+        (unsigned long)k, who);
+}
+
+static void *owner_main(void *arg) {
+  struct stress *st = arg;
+  uint64_t s = st->seed;
+  /* What LIFO order says the next pop must return: the items this thread
+   * pushed and did not pop, newest last. Thieves take from the bottom of
+   * this stack, so a pop returns its top, or NULL once thieves took all. */
+  uintptr_t *mirror = malloc(st->n * sizeof *mirror);
+  CHECK(mirror != NULL, "malloc");
+  size_t depth = 0;
+  uintptr_t next = 1;
+  long popped = 0, full = 0;
+  int burst = 0;
+  while (next <= st->n) {
+    uint64_t r = rng_next(&s);
+    int push;
+    if (st->mode == 2) {
+      push = 1;
+    } else if (st->mode == 1) {
+      if (r % 512 == 0) burst = !burst;
+      push = burst ? (r >> 16) % 16 != 0 : (r >> 16) % 16 < 7;
+    } else {
+      push = (r >> 16) % 16 < 9;
+    }
+    if (push) {
+      if (weft__deque_push(st->d, ITEM(next)) == 0) {
+        mirror[depth++] = next++;
+        continue;
+      }
+      full++; /* full: pop instead */
+    }
+    void *x = weft__deque_pop(st->d);
+    if (x) {
+      CHECK(depth > 0 && KEY(x) == mirror[depth - 1],
+            "seed %#llx: pop returned %lu, LIFO order says %lu", (unsigned long long)st->seed,
+            (unsigned long)KEY(x), depth ? (unsigned long)mirror[depth - 1] : 0ul);
+      depth--;
+      take(st, x, "the owner");
+      popped++;
+    } else {
+      depth = 0; /* every item left in the mirror was stolen */
+    }
+  }
+  for (;;) {
+    void *x = weft__deque_pop(st->d);
+    if (!x) break;
+    CHECK(depth > 0 && KEY(x) == mirror[depth - 1], "seed %#llx: final pop returned %lu, LIFO says %lu",
+          (unsigned long long)st->seed, (unsigned long)KEY(x), depth ? (unsigned long)mirror[depth - 1] : 0ul);
+    depth--;
+    take(st, x, "the owner");
+    popped++;
+  }
+  free(mirror);
+  atomic_store(&st->popped, popped);
+  atomic_store(&st->full_pushes, full);
+  atomic_store(&st->owner_done, 1);
+  return NULL;
+}
+
+static void *thief_main(void *arg) {
+  struct stress *st = arg;
+  uintptr_t last = 0;
+  long n = 0, misses = 0;
+  for (;;) {
+    void *x = weft__deque_steal(st->d);
+    if (x) {
+      /* The deque holds items in push order from top to bottom, and new
+       * items are always newer: one thief's steals only ever increase. */
+      CHECK(KEY(x) > last, "seed %#llx: a thief stole %lu after %lu", (unsigned long long)st->seed,
+            (unsigned long)KEY(x), (unsigned long)last);
+      last = KEY(x);
+      take(st, x, "a thief");
+      n++;
+      continue;
+    }
+    if (atomic_load(&st->owner_done) && weft__deque_size(st->d) == 0) break;
+    if (++misses % 1024 == 0) sched_yield(); /* let the owner run on a busy machine */
+  }
+  atomic_fetch_add(&st->stolen, n);
+  return NULL;
+}
+
+ParameterizedTestParameters(deque_stress, owner_and_thieves) {
+  static int modes[] = {0, 1, 2};
+  return cr_make_param_array(int, modes, 3);
+}
+ParameterizedTest(int *mode, deque_stress, owner_and_thieves, .timeout = 180) {
+  struct stress st;
+  memset(&st, 0, sizeof st);
+  st.d = new_deque();
+  st.n = (uintptr_t)SIZED(1000000, 1000000, 200000);
+  st.seed = test_seed();
+  st.mode = *mode;
+  st.taken = calloc(st.n + 1, sizeof *st.taken);
+  cr_assert_not_null(st.taken);
+  atomic_init(&st.owner_done, 0);
+  atomic_init(&st.stolen, 0);
+  atomic_init(&st.popped, 0);
+  atomic_init(&st.full_pushes, 0);
+  pthread_t thieves[THIEVES], owner;
+  for (int i = 0; i < THIEVES; i++) cr_assert_eq(pthread_create(&thieves[i], NULL, thief_main, &st), 0);
+  cr_assert_eq(pthread_create(&owner, NULL, owner_main, &st), 0);
+  pthread_join(owner, NULL);
+  for (int i = 0; i < THIEVES; i++) pthread_join(thieves[i], NULL);
+  long missing = 0, first_missing = 0;
+  for (uintptr_t k = 1; k <= st.n; k++) {
+    if (atomic_load(&st.taken[k]) != 1) {
+      if (!missing) first_missing = (long)k;
+      missing++;
+    }
+  }
+  cr_expect_eq(missing, 0, "seed %#llx (WEFT_TEST_SEED), mode %d: %ld items never taken (first: %ld)",
+               (unsigned long long)st.seed, *mode, missing, first_missing);
+  cr_expect_eq(atomic_load(&st.stolen) + atomic_load(&st.popped), (long)st.n);
+  cr_log_info("mode %d: %ld popped, %ld stolen, %ld pushes on a full deque", *mode, atomic_load(&st.popped),
+              atomic_load(&st.stolen), atomic_load(&st.full_pushes));
+  free(st.taken);
+  free(st.d);
+}
+
+/* The last element, fought over: the owner pushes one item and pops it
+ * while thieves try to steal it; exactly one side gets each item. */
+struct last_fight {
+  struct weft__deque *d;
+  long rounds;
+  uint64_t seed;
+  atomic_uchar *taken;
+  atomic_int done;
+  atomic_long owner_won;
+};
+
+static void *last_thief(void *arg) {
+  struct last_fight *lf = arg;
+  while (!atomic_load(&lf->done)) {
+    void *x = weft__deque_steal(lf->d);
+    if (x) {
+      unsigned char b = atomic_fetch_add(&lf->taken[KEY(x)], 1);
+      CHECK(b == 0, "seed %#llx: item %lu taken twice", (unsigned long long)lf->seed, (unsigned long)KEY(x));
+    }
+  }
+  return NULL;
+}
+
+Test(deque_stress, fight_for_the_last_element, .timeout = 180) {
+  struct last_fight lf;
+  memset(&lf, 0, sizeof lf);
+  lf.d = new_deque();
+  lf.rounds = SIZED(1000000, 500000, 100000);
+  lf.seed = test_seed();
+  lf.taken = calloc((size_t)lf.rounds + 1, sizeof *lf.taken);
+  cr_assert_not_null(lf.taken);
+  pthread_t th[THIEVES];
+  for (int i = 0; i < THIEVES; i++) cr_assert_eq(pthread_create(&th[i], NULL, last_thief, &lf), 0);
+  long owner_won = 0;
+  uint64_t s = lf.seed;
+  for (long k = 1; k <= lf.rounds; k++) {
+    cr_assert_eq(weft__deque_push(lf.d, ITEM(k)), 0);
+    /* A varying pause, so that thieves sometimes get there first. */
+    for (volatile unsigned spin = (unsigned)(rng_next(&s) % 256); spin; spin--) {
+    }
+    void *x = weft__deque_pop(lf.d);
+    if (x) {
+      cr_assert_eq(KEY(x), (uintptr_t)k);
+      unsigned char b = atomic_fetch_add(&lf.taken[k], 1);
+      cr_assert_eq(b, 0, "item %ld taken twice", k);
+      owner_won++;
+    }
+    /* Either way the deque is empty now. */
+  }
+  atomic_store(&lf.done, 1);
+  for (int i = 0; i < THIEVES; i++) pthread_join(th[i], NULL);
+  cr_assert_null(weft__deque_steal(lf.d));
+  long missing = 0;
+  for (long k = 1; k <= lf.rounds; k++) missing += atomic_load(&lf.taken[k]) != 1;
+  cr_expect_eq(missing, 0, "seed %#llx: %ld items lost", (unsigned long long)lf.seed, missing);
+  cr_log_info("the owner won %ld of %ld", owner_won, lf.rounds);
+  free(lf.taken);
+  free(lf.d);
+}
