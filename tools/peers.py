@@ -505,7 +505,7 @@ def chart(peers, summary, limit, worker_counts, title):
          f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
          f'{esc(title)}</text>',
          f'<text x="{W / 2}" y="40" text-anchor="middle" fill="#444">median wall time per run, '
-         f'log scale (lower is better); {top_n} workers, yield and chan 1 worker; '
+         f'log scale (lower is better); {top_n} workers, yield and chan 1 worker, serial 1 thread; '
          f'hatched: past the {limit:g} s limit</text>']
     # axis and decade grid lines
     d = lo
