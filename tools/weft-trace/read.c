@@ -1,11 +1,13 @@
 /* weft-trace: reading a trace (docs/trace-format.md) into a wt_trace.
  *
- * The file is read in large blocks and cut into lines; each event line is
- * parsed by a small scanner that knows the format's keys and skips any
- * other value generically (so it accepts any JSON whitespace, key order and
- * extra keys inside an event line), with no allocation per event. Every
- * problem ends the program with one line naming the file and line (see
- * main.c for which problems exist and how they are told apart). */
+ * A regular file is mapped (anything else, a pipe, is read in large
+ * blocks) and cut into lines. An event line exactly in the writer's layout
+ * goes through a fast path that compares fixed fragments; any other line
+ * through a small scanner that knows the format's keys and skips any other
+ * value generically (so it accepts any JSON whitespace, key order and extra
+ * keys inside an event line). No allocation per event. Every problem ends
+ * the program with one line naming the file and line (see main.c for which
+ * problems exist and how they are told apart). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,7 +50,7 @@ static void map_file(lines_t *r) {
   struct stat st;
   if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
 #ifdef MAP_POPULATE
-  int flags = MAP_PRIVATE | MAP_POPULATE; /* all pages now: far fewer faults */
+  int flags = MAP_PRIVATE | MAP_POPULATE; /* all pages at once: far fewer faults */
 #else
   int flags = MAP_PRIVATE;
 #endif

@@ -5,13 +5,6 @@
 
 #include "wt.h"
 
-static int64_t slice_task(const void *c, uint32_t i) { return ((const wt_trace *)c)->slices[i].task; }
-static int64_t slice_ts(const void *c, uint32_t i) { return ((const wt_trace *)c)->slices[i].ts; }
-static int64_t child_parent(const void *c, uint32_t i) {
-  const wt_task *k = &((const wt_trace *)c)->tasks[i];
-  return k->has_spawn ? k->parent : -1;
-}
-static int64_t child_ts(const void *c, uint32_t i) { return ((const wt_trace *)c)->tasks[i].spawn_ts; }
 static int64_t mark_parkish_tid(const void *c, uint32_t i) {
   const wt_mark *m = &((const wt_trace *)c)->marks[i];
   return m->kind == WT_MARK_STEAL ? -1 : (int64_t)m->tid;
@@ -55,10 +48,23 @@ static void parks(wt_trace *t, wt_stats *st) {
 
 enum { S_UNSTARTED, S_READY, S_BLOCKED, S_DONE };
 
+/* Each task's slices and children, copied in task order (so the walk reads
+ * them sequentially), each task's in time order. */
+typedef struct {
+  int64_t ts, dur;
+  int32_t awaits;
+  uint8_t end;
+} dslice_t;
+typedef struct {
+  int64_t ts; /* its spawn */
+  int32_t task;
+} dchild_t;
+
 typedef struct {
   const wt_trace *t;
   size_t *sl_start, *ch_start;
-  uint32_t *sl_idx, *ch_idx;
+  dslice_t *sl;
+  dchild_t *ch;
   int64_t *cur;
   uint32_t *pos, *cpos;
   int32_t *pending, *wait_head, *wait_next, *stack;
@@ -73,6 +79,24 @@ static void assign(dag_t *d, int32_t c, int64_t v) {
   d->cur[c] = v;
   d->state[c] = S_READY;
   d->stack[d->sp++] = c;
+}
+
+/* Runs of equal keys back into index order. */
+static void stable_ties(wt_kv *a, size_t n) {
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && a[j].k == a[i].k) j++;
+    for (size_t x = i + 1; x < j; x++) {
+      wt_kv y = a[x];
+      size_t z = x;
+      while (z > i && a[z - 1].v > y.v) {
+        a[z] = a[z - 1];
+        z--;
+      }
+      a[z] = y;
+    }
+    i = j;
+  }
 }
 
 /* Advances task T until it finishes or waits for a task not finished yet. */
@@ -102,11 +126,11 @@ static void walk(dag_t *d, int32_t T) {
       d->pending[T] = -1;
     }
     uint32_t p = d->pos[T];
-    const wt_slice *sl = &t->slices[d->sl_idx[sa + p]];
-    int64_t next = p + 1 < nsl ? t->slices[d->sl_idx[sa + p + 1]].ts : INT64_MAX;
+    const dslice_t *sl = &d->sl[sa + p];
+    int64_t next = p + 1 < nsl ? sl[1].ts : INT64_MAX;
     while (d->cpos[T] < nch) {
-      int32_t c = (int32_t)d->ch_idx[ca + d->cpos[T]];
-      int64_t ts = t->tasks[c].spawn_ts;
+      int32_t c = d->ch[ca + d->cpos[T]].task;
+      int64_t ts = d->ch[ca + d->cpos[T]].ts;
       if (ts >= next) break;
       int64_t off = ts - sl->ts;
       if (off < 0) off = 0;
@@ -122,7 +146,7 @@ static void walk(dag_t *d, int32_t T) {
     d->pos[T] = p + 1;
   }
   while (d->cpos[T] < nch) { /* spawned by a task with no slices */
-    assign(d, (int32_t)d->ch_idx[ca + d->cpos[T]], cur);
+    assign(d, d->ch[ca + d->cpos[T]].task, cur);
     d->cpos[T]++;
   }
   d->cur[T] = cur;
@@ -138,6 +162,43 @@ static void walk(dag_t *d, int32_t T) {
   d->wait_head[T] = -1;
 }
 
+/* Puts each task's slices and children in time order; ties keep the file's
+ * order (stable). Usually they already are in order. */
+static void sort_runs(dag_t *d, size_t nt) {
+  wt_kv *tmp = NULL;
+  size_t cap = 0;
+  for (size_t g = 0; g < nt; g++) {
+    dslice_t *a = d->sl + d->sl_start[g];
+    size_t n = d->sl_start[g + 1] - d->sl_start[g], i = 1;
+    while (i < n && a[i - 1].ts <= a[i].ts) i++;
+    if (i < n) { /* by (ts, position): stable */
+      wt_grow(&tmp, &cap, n, sizeof *tmp);
+      dslice_t *cp = wt_xmalloc(n * sizeof *cp);
+      memcpy(cp, a, n * sizeof *cp);
+      for (size_t j = 0; j < n; j++) tmp[j] = (wt_kv){cp[j].ts, (int64_t)j};
+      wt_sort_kv(tmp, n);
+      stable_ties(tmp, n);
+      for (size_t j = 0; j < n; j++) a[j] = cp[tmp[j].v];
+      free(cp);
+    }
+    dchild_t *c = d->ch + d->ch_start[g];
+    n = d->ch_start[g + 1] - d->ch_start[g];
+    i = 1;
+    while (i < n && c[i - 1].ts <= c[i].ts) i++;
+    if (i < n) {
+      wt_grow(&tmp, &cap, n, sizeof *tmp);
+      dchild_t *cp = wt_xmalloc(n * sizeof *cp);
+      memcpy(cp, c, n * sizeof *cp);
+      for (size_t j = 0; j < n; j++) tmp[j] = (wt_kv){cp[j].ts, (int64_t)j};
+      wt_sort_kv(tmp, n);
+      stable_ties(tmp, n);
+      for (size_t j = 0; j < n; j++) c[j] = cp[tmp[j].v];
+      free(cp);
+    }
+  }
+  free(tmp);
+}
+
 static void drain(dag_t *d) {
   while (d->sp) walk(d, d->stack[--d->sp]);
 }
@@ -146,10 +207,27 @@ static void work_span(wt_trace *t, wt_stats *st) {
   size_t nt = t->ntasks;
   dag_t d = {0};
   d.t = t;
-  wt_group_by(t->nslices, nt, slice_task, t, &d.sl_start, &d.sl_idx);
-  wt_sort_groups(d.sl_idx, d.sl_start, nt, slice_ts, t);
-  wt_group_by(nt, nt, child_parent, t, &d.ch_start, &d.ch_idx);
-  wt_sort_groups(d.ch_idx, d.ch_start, nt, child_ts, t);
+  /* slices by task (a counting sort), each task's by time */
+  d.sl_start = wt_xcalloc(nt + 2, sizeof *d.sl_start);
+  for (size_t i = 0; i < t->nslices; i++) d.sl_start[t->slices[i].task + 2]++;
+  for (size_t g = 2; g < nt + 2; g++) d.sl_start[g] += d.sl_start[g - 1];
+  d.sl = wt_xmalloc(t->nslices * sizeof *d.sl + 1);
+  for (size_t i = 0; i < t->nslices; i++) {
+    const wt_slice *x = &t->slices[i];
+    d.sl[d.sl_start[x->task + 1]++] = (dslice_t){x->ts, x->dur, x->awaits, x->end};
+  }
+  /* children by parent, each parent's by spawn time */
+  d.ch_start = wt_xcalloc(nt + 2, sizeof *d.ch_start);
+  size_t nch = 0;
+  for (size_t i = 0; i < nt; i++)
+    if (t->tasks[i].has_spawn && t->tasks[i].parent >= 0) d.ch_start[t->tasks[i].parent + 2]++, nch++;
+  for (size_t g = 2; g < nt + 2; g++) d.ch_start[g] += d.ch_start[g - 1];
+  d.ch = wt_xmalloc(nch * sizeof *d.ch + 1);
+  for (size_t i = 0; i < nt; i++) {
+    const wt_task *k = &t->tasks[i];
+    if (k->has_spawn && k->parent >= 0) d.ch[d.ch_start[k->parent + 1]++] = (dchild_t){k->spawn_ts, (int32_t)i};
+  }
+  sort_runs(&d, nt);
   d.cur = wt_xcalloc(nt, sizeof *d.cur);
   d.pos = wt_xcalloc(nt, sizeof *d.pos);
   d.cpos = wt_xcalloc(nt, sizeof *d.cpos);
@@ -196,9 +274,9 @@ static void work_span(wt_trace *t, wt_stats *st) {
   st->joins = d.joins;
   st->unresolved = d.unresolved;
   free(d.sl_start);
-  free(d.sl_idx);
+  free(d.sl);
   free(d.ch_start);
-  free(d.ch_idx);
+  free(d.ch);
   free(d.cur);
   free(d.pos);
   free(d.cpos);
