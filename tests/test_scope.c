@@ -389,26 +389,27 @@ static int middle_child(void *arg) {
   return rc;
 }
 
+/* Fails once every grandchild has started (so that the cancel must travel
+ * through the middle child's join to reach them). */
+static int failing_after_grandchildren(void *arg) {
+  struct family *inner = arg;
+  while (atomic_load(&inner->started) < inner->nblocked) weft_yield();
+  return EPROTO;
+}
+
 static void *nest_root(void *arg) {
   (void)arg;
   struct nest n;
   family_init(&n.inner, NBLOCKED, 0);
   atomic_init(&n.inner_join_rc, -1);
-  struct family outer;
-  family_init(&outer, NBLOCKED, EPROTO); /* the failing sibling waits for the grandchildren */
   weft_scope *s;
   CHECK_RC(weft_scope_create(&s, NULL), 0);
   CHECK_RC(weft_scope_spawn(s, middle_child, &n, NULL), 0);
-  outer.started = 0;
-  /* The failing child waits until the grandchildren have started. */
-  n.inner.fail_with = EPROTO;
-  CHECK_RC(weft_scope_spawn(s, failing_child, &n.inner, NULL), 0);
+  CHECK_RC(weft_scope_spawn(s, failing_after_grandchildren, &n.inner, NULL), 0);
   CHECK_RC(weft_scope_join(s), EPROTO);
   CHECK(atomic_load(&n.inner_join_rc) == ECANCELED, "the inner join returned %s",
         weft_err_name(atomic_load(&n.inner_join_rc)));
   family_check_and_free(&n.inner);
-  outer.nblocked = 0;
-  family_check_and_free(&outer);
   return NULL;
 }
 
