@@ -141,11 +141,48 @@ void weft__future_unref(weft_future *f) {
     list = n;
   }
   f->magic = WEFT__F_DEAD;
+  weft__future_retire(f);
+}
+
+/* Frees a future's memory for good (a task's goes to a free list). */
+static void weft__future_dispose(weft_future *f) {
   struct weft__task *t = weft__as_task(f);
   if (t)
     weft__task_free(t);
   else
     free(f);
+}
+
+/* A released future's memory is not reused at once: it waits in this
+ * thread's FIFO quarantine for the next WEFT__QUARANTINE releases. Until
+ * then its magic reads DEAD, so a caller that uses a future after releasing
+ * it — awaiting it, releasing it again — gets EINVAL instead of touching
+ * some newer future that took its place (and AddressSanitizer sees no use
+ * after free, because it is not freed yet). Past the window, such misuse is
+ * undefined again, as with any freed object. */
+void weft__future_retire(weft_future *f) {
+  struct weft__thread *th = weft__thread();
+  if (WEFT__UNLIKELY(!th->q_key_set)) weft__thread_at_exit(th);
+  weft_future *old = NULL;
+  unsigned slot = (th->q_head + th->q_len) % WEFT__QUARANTINE;
+  if (th->q_len == WEFT__QUARANTINE) {
+    old = th->quarantine[th->q_head];
+    th->q_head = (th->q_head + 1) % WEFT__QUARANTINE;
+    slot = (th->q_head + th->q_len - 1) % WEFT__QUARANTINE;
+  } else {
+    th->q_len++;
+  }
+  th->quarantine[slot] = f;
+  if (old) weft__future_dispose(old);
+}
+
+void weft__future_drain_quarantine(struct weft__thread *th) {
+  while (th->q_len) {
+    weft_future *f = th->quarantine[th->q_head];
+    th->q_head = (th->q_head + 1) % WEFT__QUARANTINE;
+    th->q_len--;
+    weft__future_dispose(f);
+  }
 }
 
 /* ---- the public basics --------------------------------------------------------- */

@@ -114,6 +114,8 @@ static inline int weft__future_done(const weft_future *f) {
   return atomic_load_explicit(&((weft_future *)f)->state, memory_order_acquire) == WEFT__S_DONE;
 }
 void weft__future_unref(weft_future *f);
+/* Hands a dead future's memory to the quarantine (see future.c). */
+void weft__future_retire(weft_future *f);
 int weft__future_valid(const weft_future *f);
 
 /* worker.c */

@@ -18,15 +18,25 @@ struct weft_coro;
 struct weft__ctx;
 struct weft_future;
 
+#define WEFT__QUARANTINE 256
+
 struct weft__thread {
   struct weft__worker *worker; /* this thread is that runtime worker, or NULL */
   struct weft_coro *coro;      /* innermost standalone coroutine running here */
   struct weft__ctx *running;   /* the context running now (NULL: never switched) */
   int dispatching;             /* firing future waiters (future.c): no suspension */
   int stack_ready;             /* weft__stack_thread_setup has run on this thread */
+  /* Released futures wait here, FIFO, before their memory is reused or
+   * freed (future.c, weft__future_retire). */
+  struct weft_future *quarantine[WEFT__QUARANTINE];
+  unsigned q_head, q_len;
+  int q_key_set;
   struct weft_future *dispatch_head, *dispatch_tail;
 };
 
 struct weft__thread *weft__thread(void);
+
+/* Arranges for weft__future_drain_quarantine to run when this thread exits. */
+void weft__thread_at_exit(struct weft__thread *th);
 
 #endif

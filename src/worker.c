@@ -240,23 +240,26 @@ static struct weft__task *weft__pop_local(struct weft__worker *w) {
   return t;
 }
 
-/* Owner: the next task that can run here without looking at other
- * workers, or NULL (then the scheduler loop takes over; it does on every
- * 61st tick, to look at the injection queue first). */
+/* Owner: the next task to switch to without looking at other workers,
+ * ready to run; or NULL: nothing local, or this is a fairness tick (every
+ * 61st), when the scheduler loop must run to look at the injection queue
+ * first. Call it once per switch: the tick is consumed by the call. */
 static struct weft__task *weft__local_next(struct weft__worker *w) {
   if (++w->tick % WEFT__FAIRNESS_TICK == 0) return NULL;
-  return weft__pop_local(w);
+  struct weft__task *t;
+  while ((t = weft__pop_local(w)) && !weft__task_prepare(w, t)) {
+  }
+  return t;
 }
 
-/* Leaves the running task `self` for the next local task, or for the
- * scheduler loop; after(arg) runs on the other side. Returns when `self`
- * is resumed (possibly on another worker), unless `exiting`. */
-static void weft__switch_out(struct weft__worker *w, struct weft__task *self, int exiting,
-                             unsigned why, uint64_t awaits, weft__after_fn after, void *arg) {
-  struct weft__task *next;
+/* Leaves the running task `self` for `next` (from weft__local_next), or for
+ * the scheduler loop if it is NULL; after(arg) runs on the other side.
+ * Returns when `self` is resumed (possibly on another worker), unless
+ * `exiting`. */
+static void weft__switch_out(struct weft__worker *w, struct weft__task *self,
+                             struct weft__task *next, int exiting, unsigned why, uint64_t awaits,
+                             weft__after_fn after, void *arg) {
   WEFT__TRACE(w, why, awaits);
-  while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
-  }
   if (next) WEFT__TRACE(w, WEFT__TK_BEGIN, next->trace_id);
   struct weft__ctx *to = next ? &next->ctx : &w->sched;
   w->current = next;
@@ -285,7 +288,7 @@ static void weft__task_entry(void *arg) {
   weft__future_settle_owned(&t->fut, ret, 0); /* only this coroutine settles a started task */
   struct weft__worker *w = weft__worker_current();
   w->live_delta--;
-  weft__switch_out(w, t, 1, WEFT__TK_END_DONE, 0, weft__task_release, t);
+  weft__switch_out(w, t, weft__local_next(w), 1, WEFT__TK_END_DONE, 0, weft__task_release, t);
 }
 
 /* ---- suspending: await, yield ---------------------------------------------------
@@ -536,7 +539,8 @@ int weft__task_await(struct weft__thread *th, weft_future *f, void **value) {
   node->gen = gen;
   atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
   struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
-  weft__switch_out(th->worker, self, 0, WEFT__TK_END_AWAIT, ft ? ft->trace_id : 0,
+  weft__switch_out(th->worker, self, weft__local_next(th->worker), 0, WEFT__TK_END_AWAIT,
+                   ft ? ft->trace_id : 0,
                    weft__await_after, &op);
   /* th and its worker are stale from here: we may be on another thread. */
   /* Resumed: by the settle, or by a cancel. */
@@ -575,9 +579,7 @@ int weft_yield(void) {
   struct weft__worker *w = th->worker;
   struct weft__task *self = w ? w->current : NULL;
   if (!self || th->coro || th->dispatching) return EPERM;
-  struct weft__task *next;
-  while ((next = weft__local_next(w)) && !weft__task_prepare(w, next)) {
-  }
+  struct weft__task *next = weft__local_next(w);
   if (next && !(w->rt->nworkers > 1 &&
                 atomic_load_explicit(&w->rt->nidle, memory_order_relaxed) > 0)) {
     /* Straight to the next local task. The yield queue is owner-only: no
@@ -598,12 +600,9 @@ int weft_yield(void) {
     weft__stack_check(self->stack);
     weft__ctx_switch(&self->ctx, &next->ctx, NULL, NULL);
   } else {
-    if (next) { /* someone is idle: let yield_after share the queue; next runs first */
-      struct weft__task *old = w->lifo;
-      w->lifo = next;
-      if (old) weft__push_local(w, old);
-    }
-    weft__switch_out(w, self, 0, WEFT__TK_END_YIELD, 0, weft__yield_after, self);
+    /* To the scheduler loop (nothing local, or a fairness tick), or to next
+     * while another worker is idle: yield_after then shares the queue. */
+    weft__switch_out(w, self, next, 0, WEFT__TK_END_YIELD, 0, weft__yield_after, self);
   }
   return weft__cancelled(self) ? ECANCELED : 0;
 }
@@ -862,7 +861,8 @@ static void *weft__worker_main(void *arg) {
   }
   if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
   w->live_delta = 0;
-  weft__fl_drain(&w->free_tasks);
+  weft__future_drain_quarantine(weft__thread()); /* tasks go to the free list... */
+  weft__fl_drain(&w->free_tasks);                 /* ...which is drained here */
   weft__fl_drain(&w->free_nodes);
   weft__stack_thread_flush();
   return NULL;

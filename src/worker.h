@@ -138,6 +138,9 @@ void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg);
 /* Task memory: from the calling worker's free list when there is one. */
 struct weft__task *weft__task_alloc(void);
 
+/* future.c: frees what this thread's quarantine holds (thread exit). */
+void weft__future_drain_quarantine(struct weft__thread *th);
+
 /* future.c: whether this thread is firing waiters (no suspension allowed). */
 int weft__future_in_dispatch(void);
 
