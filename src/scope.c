@@ -68,8 +68,9 @@ static int weft__scope_fail(weft_scope *s, int err) {
   if (!s->err) s->err = err;
   if (!s->cancelled) {
     s->cancelled = 1;
+    weft_future *self = weft_task_current(); /* a child failing the scope goes on */
     for (struct weft__child *c = s->head; c; c = c->next)
-      if (c->running) weft_cancel(c->running);
+      if (c->running && c->running != self) weft_cancel(c->running);
   }
   weft__spin_unlock(&s->lock);
   return rc;

@@ -579,3 +579,41 @@ RT_TEST(scope, misuse, .timeout = 60) {
   ASSERT_RC(weft_run_until_complete(rt, misuse_root, NULL, NULL), 0);
   ASSERT_RC(weft_runtime_destroy(rt), 0);
 }
+
+/* ---- a child fails the scope and goes on ----------------------------------------------------- */
+
+struct selffail {
+  weft_scope *s;
+  struct family f;
+  struct member mb[NBLOCKED];
+};
+
+static int fails_and_goes_on(void *arg) {
+  struct selffail *x = arg;
+  while (atomic_load(&x->f.started) < NBLOCKED) weft_yield();
+  CHECK_RC(weft_scope_fail(x->s, EIO), 0);
+  CHECK_RC(weft_yield(), 0); /* not cancelled itself */
+  CHECK_RC(weft_yield(), 0);
+  return 0;
+}
+
+static void *selffail_root(void *arg) {
+  (void)arg;
+  struct selffail x;
+  family_init(&x.f, NBLOCKED, 0);
+  CHECK_RC(weft_scope_create(&x.s, NULL), 0);
+  for (int i = 0; i < NBLOCKED; i++) {
+    x.mb[i] = (struct member){&x.f, i};
+    CHECK_RC(weft_scope_spawn(x.s, blocked_child, &x.mb[i], NULL), 0);
+  }
+  CHECK_RC(weft_scope_spawn(x.s, fails_and_goes_on, &x, NULL), 0);
+  CHECK_RC(weft_scope_join(x.s), EIO);
+  family_check_and_free(&x.f);
+  return NULL;
+}
+
+RT_TEST(scope, a_child_failing_the_scope_is_not_cancelled_itself, .timeout = 60) {
+  weft_runtime *rt = make_rt(2);
+  ASSERT_RC(weft_run_until_complete(rt, selffail_root, NULL, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}

@@ -85,7 +85,8 @@ WEFT_API int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, weft_f
 
 /**
  * Fails the scope with `err` if it has no error yet, and cancels every
- * child (as the first failing child does).
+ * child (as the first failing child does) — except the caller, when a
+ * child calls it: that child goes on, and should return soon.
  * @param s the scope.
  * @param err the error, a positive errno value.
  * @return 0; EALREADY if the scope already had an error (it keeps it; the
