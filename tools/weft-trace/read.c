@@ -1,7 +1,6 @@
 /* weft-trace: reading a trace (docs/trace-format.md) into a wt_trace.
  *
- * A regular file is mapped (anything else, a pipe, is read in large
- * blocks) and cut into lines. An event line exactly in the writer's layout
+ * The file is read in blocks and cut into lines. An event line exactly in the writer's layout
  * goes through a fast path that compares fixed fragments; any other line
  * through a small scanner that knows the format's keys and skips any other
  * value generically (so it accepts any JSON whitespace, key order and extra
@@ -10,10 +9,8 @@
  * problems exist and how they are told apart). */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,7 +18,10 @@
 
 /* ---- lines ------------------------------------------------------------------------ */
 
-#define READ_CHUNK ((size_t)16 << 20)
+/* Read, not mapped: the kernel's copy into a buffer that stays in cache
+ * costs less than first touches of a mapping's pages (measured: about 0.7 s
+ * of CPU less for a 1.3 GB trace). The buffer grows only for long lines. */
+#define READ_CHUNK ((size_t)1 << 20)
 #define MAX_LINE ((size_t)64 << 20)
 
 typedef struct {
@@ -30,44 +30,8 @@ typedef struct {
   char *buf;
   size_t cap, beg, len; /* unread data: buf[beg, len) */
   bool eof;
-  bool mapped; /* buf is the whole file, mapped */
-  long line;   /* number of the last line returned */
+  long line; /* number of the last line returned */
 } lines_t;
-
-/* A regular file is mapped rather than read (no copy). If it shrinks while
- * it is read, the pages past its new end raise SIGBUS: said as an error. */
-static char sigbus_msg[512];
-static size_t sigbus_len;
-
-static void on_sigbus(int sig) {
-  (void)sig;
-  if (write(2, sigbus_msg, sigbus_len) < 0) { /* nothing more to do */
-  }
-  _exit(2);
-}
-
-static void map_file(lines_t *r) {
-  struct stat st;
-  if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return;
-#ifdef MAP_POPULATE
-  int flags = MAP_PRIVATE | MAP_POPULATE; /* all pages at once: far fewer faults */
-#else
-  int flags = MAP_PRIVATE;
-#endif
-  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, r->fd, 0);
-  if (m == MAP_FAILED) return; /* read() it then */
-  posix_madvise(m, (size_t)st.st_size, POSIX_MADV_SEQUENTIAL);
-  int n = snprintf(sigbus_msg, sizeof sigbus_msg, "weft-trace: %s: the file shrank while it was read\n", r->path);
-  sigbus_len = n < 0 ? 0 : (size_t)n < sizeof sigbus_msg ? (size_t)n : sizeof sigbus_msg - 1;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigbus;
-  sigaction(SIGBUS, &sa, NULL);
-  r->buf = m;
-  r->cap = r->len = (size_t)st.st_size;
-  r->eof = true;
-  r->mapped = true;
-}
 
 /* The next line (without its '\n'), valid until the next call; false at the
  * end of the file. *nl: whether a '\n' ended it. */
@@ -101,7 +65,7 @@ static bool next_line(lines_t *r, const char **s, size_t *n, bool *nl) {
       r->beg = 0;
       r->len = avail;
     }
-    if (r->cap - r->len < READ_CHUNK / 2) wt_grow(&r->buf, &r->cap, r->cap * 2, 1);
+    if (r->cap - r->len < r->cap / 2) wt_grow(&r->buf, &r->cap, r->cap * 2, 1); /* a long line */
     ssize_t k = read(r->fd, r->buf + r->len, r->cap - r->len);
     if (k < 0) {
       if (errno == EINTR) continue;
@@ -1204,11 +1168,11 @@ void wt_read(wt_trace *t, const char *path, bool keep_marks) {
   }
   const char *nf = getenv("WEFT_TRACE_NO_FAST"); /* for the tests: the general scanner only */
   use_fast = !(nf && *nf && strcmp(nf, "0") != 0);
-  map_file(&r);
-  if (!r.mapped) {
-    r.cap = READ_CHUNK;
-    r.buf = wt_xmalloc(r.cap);
-  }
+#ifdef POSIX_FADV_SEQUENTIAL
+  posix_fadvise(r.fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a hint; fails harmlessly on a pipe */
+#endif
+  r.cap = READ_CHUNK;
+  r.buf = wt_xmalloc(r.cap);
   ctx_t c = {t, &r, keep_marks, 0};
   const char *s;
   size_t n;
@@ -1272,10 +1236,7 @@ void wt_read(wt_trace *t, const char *path, bool keep_marks) {
   /* after "]}": only whitespace */
   while (next_line(&r, &s, &n, &nl))
     if (!blank(s, n)) wt_die_line(path, r.line, "text after the final \"]}\"");
-  if (r.mapped)
-    munmap(r.buf, r.len);
-  else
-    free(r.buf);
+  free(r.buf);
   if (r.fd != 0) close(r.fd);
   for (int i = 0; i < NSLOTS; i++) {
     free(scratch[i]);

@@ -108,6 +108,19 @@ static void tick_label(char *b, size_t len, int64_t v, int64_t step) {
   snprintf(b, len, "%.*f %s", dec, (double)v / (double)unit, u);
 }
 
+/* A name, escaped, at most max bytes of it ("..." after a cut; a UTF-8
+ * sequence cut in two becomes U+FFFD): names are the trace's data and the
+ * picture's size must not grow with them. */
+static void put_name(FILE *f, const char *name, size_t max) {
+  char buf[128];
+  size_t n = 0;
+  if (max > sizeof buf - 1) max = sizeof buf - 1;
+  while (name[n] && n < max) buf[n] = name[n], n++;
+  buf[n] = 0;
+  wt_put_xml_str(f, buf);
+  if (name[n]) fputs("...", f);
+}
+
 static void lane_label(const wt_trace *t, int tid, char *buf, size_t len) {
   if (t->lanes[tid].name)
     snprintf(buf, len, "%s", t->lanes[tid].name);
@@ -261,7 +274,7 @@ void wt_write_svg(FILE *f, const wt_trace *t, const wt_stats *st, const wt_svg_o
         wt_fmt_dur(d, sizeof d, s->dur);
         fprintf(f, "<rect class=\"c%d\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%.0f\"><title>", key,
                 ML + x0, x1 - x0, LANE_H);
-        wt_put_xml_str(f, s->name ? wt_strtab_get(&t->names, s->name) : "(unnamed)");
+        put_name(f, s->name ? wt_strtab_get(&t->names, s->name) : "(unnamed)", 120);
         fprintf(f, " task %lld depth %d, %s, %s</title></rect>\n", (long long)t->tasks[s->task].id,
                 (int)(s->depth >= 0 ? s->depth : t->tasks[s->task].depth), d,
                 s->end == WT_END_DONE    ? "done"
@@ -362,9 +375,7 @@ void wt_write_svg(FILE *f, const wt_trace *t, const wt_stats *st, const wt_svg_o
       if (nm < 0) {
         fputs("-", f);
       } else {
-        char nb[40];
-        snprintf(nb, sizeof nb, "%s", nm ? wt_strtab_get(&t->names, nm) : "(unnamed)");
-        wt_put_xml_str(f, nb); /* a cut UTF-8 tail becomes U+FFFD */
+        put_name(f, nm ? wt_strtab_get(&t->names, nm) : "(unnamed)", 30);
       }
     }
     fputs("</text>\n", f);
