@@ -853,25 +853,21 @@ RT_TEST(threads, zero_workers_follows_the_affinity_mask) {
   cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0);
 }
 
-/* ---- KNOWN BUG: released futures ----------------------------------------------------------------
+/* ---- released futures ------------------------------------------------------------------------
  * future.h promises EINVAL (or WEFT_FUTURE_INVALID) for a future that has
  * been released, and DESIGN.md lists "awaiting a released future" among the
- * misuse that gets a clear error. weft_future_release() frees the future
- * with its last reference, and weft__future_valid() (src/future.c) then
- * reads the freed memory's magic: undefined behaviour, a heap-use-after-free
- * under AddressSanitizer, and a wrong answer if the memory has been reused
- * for another future. These tests fail in the ASan build until the contract
- * or the implementation changes; registered as their own CTest test
- * (misuse_known_bugs) so that they hide nothing else. */
+ * misuse that gets a clear error. (Found as a bug: the check read freed
+ * memory, a heap-use-after-free under ASan; released futures now wait in a
+ * quarantine before reuse, e70e960.) */
 
-Test(misuse_known_bug, release_of_a_released_future_is_einval) {
+RT_TEST(misuse, release_of_a_released_future_is_einval) {
   weft_future *f;
   ASSERT_RC(weft_future_create(&f), 0);
   ASSERT_RC(weft_future_release(f), 0);
   ASSERT_RC(weft_future_release(f), EINVAL);
 }
 
-Test(misuse_known_bug, await_of_a_released_future_is_einval) {
+RT_TEST(misuse, await_of_a_released_future_is_einval) {
   weft_future *f;
   ASSERT_RC(weft_future_create(&f), 0);
   ASSERT_RC(weft_future_resolve(f, NULL), 0);

@@ -995,16 +995,11 @@ ParameterizedTest(unsigned *workers, yield, many_yielding_tasks_finish, .timeout
   leak_check();
 }
 
-/* ---- KNOWN BUG: injected work starves behind yielding tasks ---------------------------
- * worker.c promises that the injection queue is looked at first on every
- * 61st tick, "so outside work is never starved". Since weft_yield got its
- * direct-switch path (commit bdc01e9), a yield whose weft__local_next()
- * call lands on the fairness tick takes the slow path, and weft__switch_out
- * calls weft__local_next() again: the tick moves on and it switches to the
- * next local task, so the scheduler loop (and its injector check) is never
- * reached while two or more tasks keep yielding on a worker. A task spawned
- * from outside then never runs. Registered as its own CTest test
- * (runtime_known_bugs) so that it hides nothing else. */
+/* ---- injected work does not starve behind yielding tasks ------------------------------
+ * The injection queue is looked at first on every 61st tick, so a task
+ * spawned from outside runs even while tasks keep yielding on every worker.
+ * (Found as a bug: a yield that landed on the fairness tick looked for a
+ * local task twice and never reached the scheduler loop; fixed in e70e960.) */
 
 struct starve {
   atomic_int stop;
@@ -1024,19 +1019,136 @@ static void *set_stop(void *arg) {
   return NULL;
 }
 
-Test(known_bug_yield, injected_task_runs_while_two_tasks_yield, .timeout = 30) {
+Test(yield, injected_task_runs_while_two_tasks_yield, .timeout = 60) {
   weft_runtime *rt = make_rt(1);
   struct starve s = {0, 0};
   weft_future *y[2], *x;
   for (int i = 0; i < 2; i++) ASSERT_RC(weft_runtime_spawn(rt, yield_until_stop, &s, &y[i]), 0);
   wait_at_least(&s.started, 2);
   ASSERT_RC(weft_runtime_spawn(rt, set_stop, &s, &x), 0);
-  ASSERT_RC(weft_await(x, NULL), 0); /* hangs while the bug is there */
+  ASSERT_RC(weft_await(x, NULL), 0); /* a hang here: the injector starves */
   for (int i = 0; i < 2; i++) {
     ASSERT_RC(weft_await(y[i], NULL), 0);
     ASSERT_RC(weft_future_release(y[i]), 0);
   }
   ASSERT_RC(weft_future_release(x), 0);
   ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* ---- KNOWN BUG: a child left in a busy worker's deque is not stolen -----------------------
+ * worker.c says a thief leaves a lone fresh task to its spawner for one
+ * look ("patience") but that this never strands a task: "the push that
+ * published the lone task was followed by a notify, which wakes a parked
+ * worker if none spins, and that worker spins — and looks twice". Yet with
+ * two workers, a task that spawns a child and then computes without
+ * suspending until the child has run hangs now and then: the child stays in
+ * the busy worker's deque while the other worker is parked (seen in gdb:
+ * the deque holds one task, nidle = 1, both the parent's worker busy and
+ * the other in weft__park_wait). Any long computation after a spawn
+ * delays the child the same way, defeating work stealing. Registered as
+ * its own CTest test (runtime_known_bugs). */
+
+static void *mark_child(void *arg) {
+  atomic_store((atomic_int *)arg, 1);
+  return NULL;
+}
+
+static void *spawn_then_compute(void *arg) {
+  (void)arg;
+  atomic_int ran = 0;
+  weft_future *c;
+  CHECK_RC(weft_spawn(mark_child, &ran, &c), 0);
+  while (!atomic_load(&ran)) { /* computes until the child has run elsewhere */
+  }
+  CHECK_RC(weft_await(c, NULL), 0);
+  CHECK_RC(weft_future_release(c), 0);
+  return NULL;
+}
+
+Test(known_bug_steal, idle_worker_steals_the_child_of_a_busy_one, .timeout = 60) {
+  weft_runtime *rt = make_rt(2);
+  int rounds = SIZED(5000, 2000, 300);
+  for (int i = 0; i < rounds; i++) ASSERT_RC(weft_run_until_complete(rt, spawn_then_compute, NULL, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* ---- KNOWN BUG: two awaiters racing to run an unstarted task inline -----------------------
+ * weft__try_inline (src/worker.c) runs an awaited task that has not started
+ * on the awaiter's stack. When two tasks await the same unstarted task at
+ * once, and the second finds the task's queue entry at the bottom of its own
+ * deque after the first has claimed it (start = INLINED), the second pops
+ * the entry, its CAS NEW -> STARTED fails, and it takes the "cancelled: it
+ * has settled" branch: weft__task_discard() and return 1. The task has not
+ * settled (it is running inline on the first awaiter's stack), so the
+ * second weft_await returns EAGAIN from weft_future_result(); and the task
+ * is counted as finished twice (live_delta-- in discard and again in
+ * weft__run_inline), so rt->live drifts below zero (-13 seen in gdb), which
+ * weft_runtime_destroy's quiescence check (live == 0) then never sees.
+ * results::graph_spawned_from_main hits it in about one run in ten; this
+ * test makes the race its whole point. */
+
+struct shared_await {
+  weft_future **targets;
+  int ntargets;
+  uint64_t seed;
+  atomic_int bad;
+};
+
+struct shared_awaiter {
+  struct shared_await *sa;
+  int target;
+};
+
+static void *shared_target(void *arg) {
+  if (PI(arg) & 1) (void)weft_yield();
+  return arg;
+}
+
+static void *shared_awaiter_main(void *arg) {
+  struct shared_awaiter *a = arg;
+  void *v = NULL;
+  int rc = weft_await(a->sa->targets[a->target], &v);
+  if (rc != 0 || PI(v) != a->target) {
+    fprintf(stderr, "seed %#llx: awaiting target %d gave %s, value %ld\n", (unsigned long long)a->sa->seed,
+            a->target, weft_err_name(rc), (long)PI(v));
+    atomic_fetch_add(&a->sa->bad, 1);
+  }
+  return NULL;
+}
+
+ParameterizedTestParameters(known_bug_inline, many_awaiters_race_for_unstarted_tasks) {
+  static unsigned w[] = {2, 4};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, known_bug_inline, many_awaiters_race_for_unstarted_tasks, .timeout = 120) {
+  enum { T = 64, A = 4 };
+  int rounds = SIZED(300, 100, 20);
+  uint64_t seed = test_seed(), s = seed;
+  weft_runtime *rt = make_rt(*workers);
+  for (int round = 0; round < rounds; round++) {
+    weft_future *targets[T], *aw[T * A];
+    struct shared_await sa = {targets, T, seed, 0};
+    struct shared_awaiter as[T * A];
+    /* Targets and their awaiters interleaved, so that batches taken from
+     * the injection queue put both in several workers' deques. */
+    for (int i = 0; i < T; i++) {
+      ASSERT_RC(weft_runtime_spawn(rt, shared_target, IP(i), &targets[i]), 0);
+      for (int k = 0; k < A; k++) {
+        int j = i * A + k;
+        as[j] = (struct shared_awaiter){&sa, (int)(rng_next(&s) % (uint64_t)(i + 1))};
+        ASSERT_RC(weft_runtime_spawn(rt, shared_awaiter_main, &as[j], &aw[j]), 0);
+      }
+    }
+    for (int j = 0; j < T * A; j++) {
+      ASSERT_RC(weft_await(aw[j], NULL), 0);
+      ASSERT_RC(weft_future_release(aw[j]), 0);
+    }
+    for (int i = 0; i < T; i++) ASSERT_RC(weft_future_release(targets[i]), 0);
+    cr_assert_eq(atomic_load(&sa.bad), 0, "round %d (seed %#llx): %d awaits went wrong", round,
+                 (unsigned long long)seed, atomic_load(&sa.bad));
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0); /* a hang here: the live count drifted */
   leak_check();
 }
