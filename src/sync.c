@@ -58,7 +58,12 @@ void weft__backoff(void) {
 
 int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, int nocancel,
                      int *fired) {
-  int rc = w->f ? weft_await(w->f, NULL) : EAGAIN;
+  int rc = EAGAIN;
+  /* EAGAIN from weft_await means woken with the future still pending (a
+   * spurious wake-up): wait again. */
+  if (w->f)
+    while ((rc = weft_await(w->f, NULL)) == EAGAIN) {
+    }
   int st, sync = 1;
   if (rc == 0) {
     sync = 0;
