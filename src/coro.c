@@ -9,7 +9,7 @@
  * and given back as soon as the body returns, by a post-switch action on
  * the caller's side — never while still running on it.
  */
-#include "coro.h"
+#include "weft/coro.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,8 +32,6 @@ struct weft_coro {
   char name[32];
 };
 
-/* The innermost standalone coroutine, in the per-thread state (thread.h). */
-weft_coro *weft__coro_current(void) { return weft__thread()->coro; }
 
 /* Post-switch action of a finished body, run on the caller's side. */
 static void weft__coro_release_stack(void *arg) {

@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "coro.h"
 #include "park.h"
 #include "sanitize.h"
 #include "task.h"
@@ -33,7 +32,6 @@
 
 /* The dispatch queue lives in the per-thread state (thread.h); firing
  * waiters never suspends, so the pointer stays valid for the whole loop. */
-int weft__future_in_dispatch(void) { return weft__thread()->dispatching; }
 
 void weft__future_init(weft_future *f, enum weft__fkind kind, unsigned refs) {
   f->magic = WEFT__F_MAGIC;

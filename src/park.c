@@ -5,12 +5,18 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 void weft__futex_wait(atomic_uint *addr, unsigned expected) {
   /* The kernel compares *addr with expected atomically with going to
    * sleep: a wake that changed *addr before this call is never missed. */
   syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void weft__futex_wait_for(atomic_uint *addr, unsigned expected, long timeout_ns) {
+  struct timespec ts = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
+  syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
 void weft__futex_wake(atomic_uint *addr, int n) {
@@ -28,14 +34,18 @@ unsigned weft__park_prepare(struct weft__park *p) {
   return atomic_load_explicit(&p->seq, memory_order_seq_cst);
 }
 
-void weft__park_wait(struct weft__park *p, unsigned key) {
+void weft__park_wait(struct weft__park *p, unsigned key, long timeout_ns) {
   /* seq_cst (Dekker with wake): we announce ourselves, then read seq; the
    * waker bumps seq, then reads waiters. At least one sees the other: either
    * we see the new seq and do not sleep, or the waker sees us and calls
    * FUTEX_WAKE. */
   atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
-  if (atomic_load_explicit(&p->seq, memory_order_seq_cst) == key)
-    weft__futex_wait(&p->seq, key);
+  if (atomic_load_explicit(&p->seq, memory_order_seq_cst) == key) {
+    if (timeout_ns)
+      weft__futex_wait_for(&p->seq, key, timeout_ns);
+    else
+      weft__futex_wait(&p->seq, key);
+  }
   atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
 }
 

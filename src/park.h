@@ -27,13 +27,15 @@ struct weft__park {
 
 void weft__park_init(struct weft__park *p);
 unsigned weft__park_prepare(struct weft__park *p);
-/* Sleeps until a wake after `key` was taken (or spuriously). */
-void weft__park_wait(struct weft__park *p, unsigned key);
+/* Sleeps until a wake after `key` was taken (or spuriously), or, if
+ * timeout_ns is not 0, until that many nanoseconds have passed. */
+void weft__park_wait(struct weft__park *p, unsigned key, long timeout_ns);
 void weft__park_wake_one(struct weft__park *p);
 void weft__park_wake_all(struct weft__park *p);
 
 /* Plain futex helpers for one-shot flags (thread waiters). */
 void weft__futex_wait(atomic_uint *addr, unsigned expected);
+void weft__futex_wait_for(atomic_uint *addr, unsigned expected, long timeout_ns);
 void weft__futex_wake(atomic_uint *addr, int n);
 
 #endif

@@ -38,7 +38,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "coro.h"
 #include "sanitize.h"
 #include "stack.h"
 #include "thread.h"
@@ -47,6 +46,7 @@
 /* Spinning: rounds of looking for work, with pauses between: about 20-50
  * us in all on current x86, so a worker woken for a burst of spawns stays
  * available (and counted as spinning: no further wake-ups) through it. */
+#define WEFT__LONE_RECHECK_NS 50000L
 #define WEFT__SPIN_ROUNDS 128
 #define WEFT__SPIN_PAUSES 8
 #define WEFT__FAIRNESS_TICK 61
@@ -496,11 +496,15 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
       return 0; /* a thief took it */
     }
     popped = 1;
-    /* acq_rel: decides against weft__task_cancel (see weft__task_prepare). */
+    /* acq_rel: decides against weft__task_cancel and other awaiters (see
+     * weft__task_prepare) which of us owns the start. */
     if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_STARTED,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-      weft__task_discard(w, c); /* cancelled: it has settled */
-      return 1;
+      /* Someone else got it first: cancelled, or claimed INLINED by another
+       * awaiter (then this is its stale spawn entry, or a resume entry).
+       * Treat the popped entry like any dequeued one, and wait normally. */
+      if (weft__task_prepare(w, c)) weft__push_local(w, c);
+      return 0;
     }
   } else {
     /* Mark the spawn entry stale before the claim publishes it (the CAS
@@ -711,13 +715,16 @@ static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_
  * Patience never strands a task. A deque's owner is awake whenever its
  * deque is not empty (it pops its own deque before it parks), so a task
  * left in a deque is run by its owner at the latest; only the injection
- * queue has no owner, and it is never skipped. Nor does patience serialise
- * a long computation: the push that published the lone task was followed
- * by a notify, which wakes a parked worker if none spins, and that worker
- * spins — and looks twice. */
+ * queue has no owner, and it is never skipped. Nor does patience leave a
+ * lone task behind a long computation: every look that skips one sets
+ * lone_skipped, and a worker that parks right after such a look sleeps for
+ * a bounded time (WEFT__LONE_RECHECK_NS) and looks again — so the second
+ * look always comes, whether or not a notify woke anybody (the notifier
+ * may have seen this worker still counted as spinning). */
 static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
   weft_runtime *rt = w->rt;
   unsigned n = rt->nworkers;
+  w->lone_skipped = 0;
   if (n < 2) return NULL;
   unsigned start = (unsigned)(weft__rand(w) % n);
   for (unsigned i = 0; i < n; i++) {
@@ -728,6 +735,7 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
       if (w->lone_victim != v || w->lone_pushes != p) {
         w->lone_victim = v;
         w->lone_pushes = p;
+        w->lone_skipped = 1;
         continue;
       }
     }
@@ -828,7 +836,9 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     WEFT__COUNT(w, parks);
     WEFT__TRACE(w, WEFT__TK_PARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
-    weft__park_wait(&rt->park, key);
+    /* A lone task skipped by the re-check above gets its second look
+     * after a short sleep (see weft__steal_any). */
+    weft__park_wait(&rt->park, key, w->lone_skipped ? WEFT__LONE_RECHECK_NS : 0);
     WEFT__TRACE(w, WEFT__TK_UNPARK, 0);
     /* release: an even generation (running again) for the destroyer's
      * scans, which then see this worker was not parked throughout. */

@@ -60,6 +60,7 @@ struct weft__worker {
   /* The last lone task seen in another deque: (victim, its push count). */
   struct weft__worker *lone_victim;
   unsigned long long lone_pushes;
+  int lone_skipped; /* the last look skipped a lone task: look again soon */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
   struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
@@ -141,7 +142,5 @@ struct weft__task *weft__task_alloc(void);
 /* future.c: frees what this thread's quarantine holds (thread exit). */
 void weft__future_drain_quarantine(struct weft__thread *th);
 
-/* future.c: whether this thread is firing waiters (no suspension allowed). */
-int weft__future_in_dispatch(void);
 
 #endif
