@@ -2,14 +2,16 @@
  * workers (plain threads, other runtimes, wake-ups of tasks by threads that
  * are not their workers) and the half of a full deque that a worker spills.
  *
- * An intrusive FIFO list under a mutex, with an atomic length read without
- * the lock so that idle workers can skip an empty queue cheaply. Why not a
- * lock-free ring (ck_ring): it is bounded, and spills can be large (a
- * spawn-10^6 loop); a ck_fifo needs a separately allocated entry per item,
- * a malloc on the spawn path. A list links the tasks themselves, takes a
- * whole spilled batch in one lock acquisition, and the lock is off every
- * worker's fast path (touched when its own deque is empty, or every 61st
- * scheduling tick for fairness).
+ * A growable ring of task pointers under a mutex, with an atomic length
+ * read without the lock so that idle workers can skip an empty queue
+ * cheaply. Pointers, not links through the task: like a deque slot, an
+ * entry may name a task that is also queued elsewhere — the stale spawn
+ * entry of a task its awaiter ran inline, next to that task's resume entry
+ * (worker.c) — which an intrusive list cannot hold. Why not a lock-free
+ * ring (ck_ring): it is bounded, and spills can be large (a spawn-10^6
+ * loop); the lock is off every worker's fast path (touched when its own
+ * deque is empty, or every 61st scheduling tick for fairness), and batches
+ * move under one acquisition.
  */
 #ifndef WEFT_INJECT_H
 #define WEFT_INJECT_H
@@ -22,18 +24,17 @@ struct weft__task;
 
 struct weft__inject {
   pthread_mutex_t lock;
-  struct weft__task *head, *tail; /* linked through task->next; under lock */
-  atomic_size_t len;
+  struct weft__task **ring; /* capacity cap, a power of two; under lock */
+  size_t cap, head, count;
+  atomic_size_t len; /* == count, readable without the lock */
 };
 
 void weft__inject_init(struct weft__inject *q);
 void weft__inject_destroy(struct weft__inject *q);
-/* Appends the chain first..last (n tasks, linked through ->next). */
-void weft__inject_push(struct weft__inject *q, struct weft__task *first,
-                       struct weft__task *last, size_t n);
-/* Takes up to `max` tasks from the front into a chain; returns the first
- * (NULL if empty) and the count in *n. */
-struct weft__task *weft__inject_pop(struct weft__inject *q, size_t max, size_t *n);
+/* Appends n tasks. Returns 0, or ENOMEM (nothing appended). */
+int weft__inject_push(struct weft__inject *q, struct weft__task *const *tasks, size_t n);
+/* Takes up to `max` tasks from the front into out[]; returns how many. */
+size_t weft__inject_pop(struct weft__inject *q, struct weft__task **out, size_t max);
 static inline size_t weft__inject_len(struct weft__inject *q) {
   return atomic_load_explicit(&q->len, memory_order_relaxed);
 }

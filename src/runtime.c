@@ -164,8 +164,17 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
     }
   }
 #endif
+  if (weft__task_submit(rt, t) != 0) {
+    /* Not queued (the injection queue could not grow): undo the spawn. */
+    if (w && w->rt == rt)
+      w->live_delta--;
+    else
+      atomic_fetch_sub_explicit(&rt->live, 1, memory_order_relaxed);
+    atomic_store_explicit(&t->fut.refs, 1, memory_order_relaxed);
+    weft__future_unref(&t->fut);
+    return ENOMEM;
+  }
   if (out) *out = &t->fut;
-  weft__task_submit(rt, t);
   return 0;
 }
 

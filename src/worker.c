@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "sanitize.h"
@@ -77,40 +78,48 @@ void weft__notify(weft_runtime *rt) {
   weft__park_wake_one(&rt->park);
 }
 
-/* Owner only: moves the older half of the deque to the injection queue. */
+#define WEFT__SPILL_BATCH 256
+
+/* Owner only: moves the older half of the deque to the injection queue, a
+ * batch at a time (the batch is on the stack, which may be a coroutine's).
+ * If the queue cannot grow, what it did not take goes back to the deque. */
 static void weft__spill(struct weft__worker *w) {
-  struct weft__task *first = NULL, *last = NULL;
-  size_t n = 0;
-  for (size_t i = 0; i < WEFT__DEQUE_CAP / 2; i++) {
-    struct weft__task *t = weft__deque_steal(&w->dq);
-    if (!t) break;
-    t->next = NULL;
-    if (last)
-      last->next = t;
-    else
-      first = t;
-    last = t;
-    n++;
+  struct weft__task *batch[WEFT__SPILL_BATCH];
+  for (size_t moved = 0; moved < WEFT__DEQUE_CAP / 2;) {
+    size_t n = 0;
+    while (n < WEFT__SPILL_BATCH && (batch[n] = weft__deque_steal(&w->dq))) n++;
+    if (!n) return;
+    if (weft__inject_push(&w->rt->inject, batch, n) != 0) {
+      while (n) weft__deque_push(&w->dq, batch[--n]); /* room: we just took them */
+      return;
+    }
+    moved += n;
   }
-  if (n) weft__inject_push(&w->rt->inject, first, last, n);
+}
+
+/* The injection queue, for a task that must not be lost (a wake-up): out
+ * of memory, it retries until the ring can grow. */
+static void weft__inject_one(weft_runtime *rt, struct weft__task *t) {
+  while (weft__inject_push(&rt->inject, &t, 1) != 0) sched_yield();
 }
 
 static void weft__push_local(struct weft__worker *w, struct weft__task *t) {
   if (weft__deque_push(&w->dq, t) != 0) {
     weft__spill(w);
-    if (weft__deque_push(&w->dq, t) != 0) weft__inject_push(&w->rt->inject, t, t, 1);
+    if (weft__deque_push(&w->dq, t) != 0) weft__inject_one(w->rt, t);
   }
 }
 
-void weft__task_submit(weft_runtime *rt, struct weft__task *t) {
+int weft__task_submit(weft_runtime *rt, struct weft__task *t) {
   struct weft__worker *w = weft__worker_current();
   if (w && w->rt == rt) {
     weft__push_local(w, t);
     if (rt->nworkers > 1) weft__notify(rt);
   } else {
-    weft__inject_push(&rt->inject, t, t, 1);
+    if (weft__inject_push(&rt->inject, &t, 1) != 0) return ENOMEM;
     weft__notify(rt);
   }
+  return 0;
 }
 
 void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg) {
@@ -137,7 +146,7 @@ void weft__task_schedule(struct weft__task *t) {
       if (rt->nworkers > 1) weft__notify(rt);
     }
   } else {
-    weft__inject_push(&rt->inject, t, t, 1);
+    weft__inject_one(rt, t);
     weft__notify(rt);
   }
 }
@@ -751,25 +760,22 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
   return NULL;
 }
 
-/* Takes a batch from the injection queue: runs the first, queues the rest. */
+/* Scheduler loop only (the batch is on the worker's own stack): takes a
+ * batch from the injection queue, runs the first and queues the rest so
+ * that they run in the order they came. */
 static struct weft__task *weft__take_injected(struct weft__worker *w) {
-  size_t n;
+  struct weft__task *batch[WEFT__SPILL_BATCH];
   size_t max = weft__inject_len(&w->rt->inject) / w->rt->nworkers + 1;
-  if (max > WEFT__DEQUE_CAP / 2) max = WEFT__DEQUE_CAP / 2;
-  struct weft__task *t = weft__inject_pop(&w->rt->inject, max, &n);
-  if (!t) return NULL;
+  if (max > WEFT__SPILL_BATCH) max = WEFT__SPILL_BATCH;
+  size_t n = weft__inject_pop(&w->rt->inject, batch, max);
+  if (!n) return NULL;
   WEFT__TRACE(w, WEFT__TK_INJECT, n);
   atomic_store_explicit(&w->stats.injected,
                         atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + n,
                         memory_order_relaxed);
-  struct weft__task *rest = t->next;
-  while (rest) {
-    struct weft__task *nx = rest->next;
-    weft__push_local(w, rest);
-    rest = nx;
-  }
+  for (size_t i = n; i-- > 1;) weft__push_local(w, batch[i]); /* batch[1] ends on top of the bottom */
   if (n > 1 && w->rt->nworkers > 1) weft__notify(w->rt);
-  return t;
+  return batch[0];
 }
 
 static struct weft__task *weft__find_local_or_injected(struct weft__worker *w) {

@@ -116,8 +116,8 @@ int weft__worker_start(weft_runtime *rt, unsigned index);
 void weft__worker_join(struct weft__worker *w);
 
 /* Makes a new task runnable: on the calling worker's deque if it is one of
- * rt's, else through the injection queue. */
-void weft__task_submit(weft_runtime *rt, struct weft__task *t);
+ * rt's, else through the injection queue. 0, or ENOMEM (not queued). */
+int weft__task_submit(weft_runtime *rt, struct weft__task *t);
 
 /* Tells idle workers there is work, if nobody is already looking. */
 void weft__notify(weft_runtime *rt);
