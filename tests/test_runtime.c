@@ -1036,18 +1036,12 @@ Test(yield, injected_task_runs_while_two_tasks_yield, .timeout = 60) {
   leak_check();
 }
 
-/* ---- KNOWN BUG: a child left in a busy worker's deque is not stolen -----------------------
- * worker.c says a thief leaves a lone fresh task to its spawner for one
- * look ("patience") but that this never strands a task: "the push that
- * published the lone task was followed by a notify, which wakes a parked
- * worker if none spins, and that worker spins — and looks twice". Yet with
- * two workers, a task that spawns a child and then computes without
- * suspending until the child has run hangs now and then: the child stays in
- * the busy worker's deque while the other worker is parked (seen in gdb:
- * the deque holds one task, nidle = 1, both the parent's worker busy and
- * the other in weft__park_wait). Any long computation after a spawn
- * delays the child the same way, defeating work stealing. Registered as
- * its own CTest test (runtime_known_bugs). */
+/* ---- an idle worker steals the child of a busy one ---------------------------------------
+ * A task spawns a child and then computes without suspending until the
+ * child has run: with two workers, the idle one must steal the child (a
+ * thief's "patience" with a lone fresh task must not strand it). (Found as
+ * a bug: the child stayed in the busy worker's deque while the other worker
+ * parked; fixed in 5aa5ae8.) */
 
 static void *mark_child(void *arg) {
   atomic_store((atomic_int *)arg, 1);
@@ -1066,7 +1060,7 @@ static void *spawn_then_compute(void *arg) {
   return NULL;
 }
 
-Test(known_bug_steal, idle_worker_steals_the_child_of_a_busy_one, .timeout = 60) {
+Test(results, idle_worker_steals_the_child_of_a_busy_one, .timeout = 120) {
   weft_runtime *rt = make_rt(2);
   int rounds = SIZED(5000, 2000, 300);
   for (int i = 0; i < rounds; i++) ASSERT_RC(weft_run_until_complete(rt, spawn_then_compute, NULL, NULL), 0);
@@ -1074,20 +1068,13 @@ Test(known_bug_steal, idle_worker_steals_the_child_of_a_busy_one, .timeout = 60)
   leak_check();
 }
 
-/* ---- KNOWN BUG: two awaiters racing to run an unstarted task inline -----------------------
- * weft__try_inline (src/worker.c) runs an awaited task that has not started
- * on the awaiter's stack. When two tasks await the same unstarted task at
- * once, and the second finds the task's queue entry at the bottom of its own
- * deque after the first has claimed it (start = INLINED), the second pops
- * the entry, its CAS NEW -> STARTED fails, and it takes the "cancelled: it
- * has settled" branch: weft__task_discard() and return 1. The task has not
- * settled (it is running inline on the first awaiter's stack), so the
- * second weft_await returns EAGAIN from weft_future_result(); and the task
- * is counted as finished twice (live_delta-- in discard and again in
- * weft__run_inline), so rt->live drifts below zero (-13 seen in gdb), which
- * weft_runtime_destroy's quiescence check (live == 0) then never sees.
- * results::graph_spawned_from_main hits it in about one run in ten; this
- * test makes the race its whole point. */
+/* ---- awaiting unstarted tasks, which may run inline -----------------------------------------
+ * An awaited task that has not started may run on its awaiter's stack. Many
+ * tasks on several workers await the same unstarted tasks at once: every
+ * await returns the task's value, and the runtime's count of live tasks
+ * stays exact (destroy would wait for ever otherwise). (Found as a bug: the
+ * second of two racing awaiters took the claimed task for a cancelled one:
+ * EAGAIN, a double count, crashes; fixed in 5aa5ae8.) */
 
 struct shared_await {
   weft_future **targets;
@@ -1118,11 +1105,11 @@ static void *shared_awaiter_main(void *arg) {
   return NULL;
 }
 
-ParameterizedTestParameters(known_bug_inline, many_awaiters_race_for_unstarted_tasks) {
+ParameterizedTestParameters(inline, many_awaiters_race_for_unstarted_tasks) {
   static unsigned w[] = {2, 4};
   return cr_make_param_array(unsigned, w, 2);
 }
-ParameterizedTest(unsigned *workers, known_bug_inline, many_awaiters_race_for_unstarted_tasks, .timeout = 120) {
+ParameterizedTest(unsigned *workers, inline, many_awaiters_race_for_unstarted_tasks, .timeout = 120) {
   enum { T = 64, A = 4 };
   int rounds = SIZED(300, 100, 20);
   uint64_t seed = test_seed(), s = seed;
@@ -1153,15 +1140,13 @@ ParameterizedTest(unsigned *workers, known_bug_inline, many_awaiters_race_for_un
   leak_check();
 }
 
-/* KNOWN BUG, same mechanism: a task run inline that yields. The inlined
- * task's spawn entry may still be linked in the injection queue through
- * its `next` field, and weft_yield (or its post-switch action) reuses that
- * field to put the task on the yield queue: the injection queue loses every
- * task queued after it. ThreadSanitizer reports it as a race between
- * weft_yield (worker.c, `self->next = NULL`) and weft__take_injected. Here,
- * on one worker: A runs and waits for C's future; C and then D are spawned
- * from main (both in the injection queue); A awaits C, which runs inline
- * and yields; D never runs. */
+/* A task run inline that yields, while its spawn entry is still in the
+ * injection queue with another task behind it: on one worker, A runs and
+ * waits for C's future; C and then D are spawned from main (both queued);
+ * A awaits C, which runs inline and yields; D must still run. (Found as a
+ * bug: the yield reused the link that chained C into the injection queue,
+ * losing D; ThreadSanitizer saw weft_yield race with weft__take_injected.
+ * Fixed in 7832500: the injection queue no longer links through tasks.) */
 struct inline_yield {
   atomic_int a_running;
   _Atomic(weft_future *) c;
@@ -1184,7 +1169,7 @@ static void *iy_a(void *arg) {
   return NULL;
 }
 
-Test(known_bug_inline, inlined_task_that_yields_loses_the_injected_tasks_behind_it, .timeout = 30) {
+Test(inline, inlined_task_that_yields_keeps_the_injected_tasks_behind_it, .timeout = 60) {
   weft_runtime *rt = make_rt(1);
   struct inline_yield iy = {0, NULL};
   weft_future *a, *c, *d;
