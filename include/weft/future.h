@@ -21,6 +21,13 @@ WEFT__EXTERN_C_BEGIN
  * long as it needs them. A future's value is an opaque pointer: weft never
  * frees it; whoever resolves it and whoever reads it agree on who does.
  *
+ * Using a future after releasing its last reference is a bug that weft
+ * reports (EINVAL, WEFT_FUTURE_INVALID) for plain and derived futures for
+ * as long as their memory waits in the releasing thread's quarantine (the
+ * next 256 releases there). A task's memory is recycled at once (it is on
+ * the hot path), so a released task's handle is as undefined as any freed
+ * object's.
+ *
  * Threads: every function here is callable from any thread, inside a
  * coroutine or not, unless it says otherwise.
  */
