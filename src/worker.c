@@ -443,21 +443,22 @@ static int weft__stack_room(struct weft__task *self) {
   return room > WEFT__INLINE_MIN_STACK && room > self->stack->size / 4;
 }
 
-/* Pops stale entries (of inlined or cancelled tasks) off the deque's bottom. */
+/* Pops stale entries (of inlined or cancelled tasks) off the deque's bottom.
+ * Each entry is claimed (popped) before its task is looked at: an entry
+ * only peeked at could be the last one, stolen, run and recycled by a
+ * thief meanwhile. A runnable one goes straight back. */
 static void weft__drop_stale(struct weft__worker *w) {
   for (;;) {
-    long long b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
-    long long t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
-    if (b <= t) return;
-    struct weft__task *x =
-        atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+    struct weft__task *x = weft__deque_pop(&w->dq);
+    if (!x) return;
     /* acquire: pairs with the CAS that moved the start word (and the
-     * release of the stale mark it carried); re-decided in prepare anyway. */
+     * release of the stale mark it carried); re-decided in prepare. */
     unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
     if (!(st == WEFT__T_CANCELLED ||
-          (st == WEFT__T_INLINED && atomic_load_explicit(&x->stale, memory_order_acquire))))
-      return; /* runnable: leave it */
-    if (weft__deque_pop(&w->dq) != x) return; /* a thief took it (it was the last) */
+          (st == WEFT__T_INLINED && atomic_load_explicit(&x->stale, memory_order_acquire)))) {
+      weft__deque_push(&w->dq, x); /* runnable: back where it was (room: just popped) */
+      return;
+    }
     if (weft__task_prepare(w, x)) { /* its stale mark went meanwhile: it is a resume */
       weft__push_local(w, x);
       return;
