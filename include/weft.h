@@ -12,5 +12,6 @@
 #include "weft/chan.h"
 #include "weft/sync.h"
 #include "weft/scope.h"
+#include "weft/time.h"
 
 #endif /* WEFT_H */

@@ -26,6 +26,7 @@
 #include "sanitize.h"
 #include "task.h"
 #include "thread.h"
+#include "weft/time.h"
 #include "worker.h"
 
 /* ---- settling ------------------------------------------------------------- */
@@ -266,7 +267,11 @@ static void weft__thread_waiter_fire(struct weft__waiter *w, weft_future *f, int
   weft__thread_waiter_put(tw);
 }
 
-static int weft__thread_await(weft_future *f, void **value) {
+/* A thread that gives up at its deadline leaves its waiter linked (the
+ * waiter holds its own reference count): the settle, or the freeing of the
+ * future, fires and frees it later. */
+static int weft__thread_await(weft_future *f, uint64_t deadline, void **value) {
+  if (deadline != WEFT_NO_DEADLINE && deadline <= weft__now()) return ETIMEDOUT;
   struct weft__thread_waiter *tw = malloc(sizeof *tw);
   if (!tw) return ENOMEM;
   tw->base.fire = weft__thread_waiter_fire;
@@ -274,8 +279,15 @@ static int weft__thread_await(weft_future *f, void **value) {
   atomic_init(&tw->refs, 2);
   if (weft__future_add_waiter(f, &tw->base) == 0) {
     /* acquire: pairs with the release store in fire. */
-    while (atomic_load_explicit(&tw->done, memory_order_acquire) == 0)
-      weft__futex_wait(&tw->done, 0);
+    while (atomic_load_explicit(&tw->done, memory_order_acquire) == 0) {
+      if (deadline == WEFT_NO_DEADLINE) {
+        weft__futex_wait(&tw->done, 0);
+      } else if (weft__futex_wait_until(&tw->done, 0, deadline) == ETIMEDOUT &&
+                 atomic_load_explicit(&tw->done, memory_order_acquire) == 0) {
+        weft__thread_waiter_put(tw);
+        return ETIMEDOUT;
+      }
+    }
     weft__thread_waiter_put(tw);
   } else {
     free(tw); /* settled before we could wait: never linked */
@@ -283,14 +295,16 @@ static int weft__thread_await(weft_future *f, void **value) {
   return weft__future_read(f, value);
 }
 
-int weft_await(weft_future *f, void **value) {
+int weft_await_until(weft_future *f, uint64_t deadline, void **value) {
   if (!weft__future_valid(f)) return EINVAL;
   struct weft__thread *th = weft__thread();
-  if (th->worker && th->worker->current) return weft__task_await(th, f, value);
+  if (th->worker && th->worker->current) return weft__task_wait_until(th, f, deadline, value);
   if (weft__future_done(f)) return weft__future_read(f, value);
   if (th->worker) return EPERM; /* on a worker, outside any task */
-  return weft__thread_await(f, value);
+  return weft__thread_await(f, deadline, value);
 }
+
+int weft_await(weft_future *f, void **value) { return weft_await_until(f, WEFT_NO_DEADLINE, value); }
 
 int weft_cancel(weft_future *f) {
   if (!weft__future_valid(f)) return EINVAL;

@@ -19,6 +19,15 @@ void weft__futex_wait_for(atomic_uint *addr, unsigned expected, long timeout_ns)
   syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
+int weft__futex_wait_until(atomic_uint *addr, unsigned expected, uint64_t deadline) {
+  /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time: no drift
+   * from recomputing a relative timeout after spurious wake-ups. */
+  struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+  long r = syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+  return r == -1 && errno == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
 void weft__futex_wake(atomic_uint *addr, int n) {
   syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }

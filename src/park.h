@@ -36,6 +36,9 @@ void weft__park_wake_all(struct weft__park *p);
 /* Plain futex helpers for one-shot flags (thread waiters). */
 void weft__futex_wait(atomic_uint *addr, unsigned expected);
 void weft__futex_wait_for(atomic_uint *addr, unsigned expected, long timeout_ns);
+/* Until the CLOCK_MONOTONIC time `deadline` (ns): ETIMEDOUT once it has
+ * passed, else 0 (woken, spuriously or not). */
+int weft__futex_wait_until(atomic_uint *addr, unsigned expected, uint64_t deadline);
 void weft__futex_wake(atomic_uint *addr, int n);
 
 #endif

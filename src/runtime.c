@@ -30,7 +30,11 @@ void weft_runtime_config_init(weft_runtime_config *cfg) {
 
 static void weft__runtime_free(weft_runtime *rt) {
   if (rt->workers) {
-    for (unsigned i = 0; i < rt->nworkers; i++) free(rt->workers[i]);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+      if (!rt->workers[i]) continue;
+      weft__timers_fini(&rt->workers[i]->timers);
+      free(rt->workers[i]);
+    }
     free(rt->workers);
   }
   weft__inject_destroy(&rt->inject);
@@ -87,6 +91,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     }
     memset(w, 0, sizeof *w);
     weft__deque_init(&w->dq);
+    weft__timers_init(&w->timers);
     w->rt = rt;
     w->index = i;
     w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)rt;

@@ -61,7 +61,9 @@ enum {
   WEFT__W_WAITING = 2,        /* linked and findable: a waker schedules it */
   WEFT__W_WOKEN = 3,          /* the future settled */
   WEFT__W_CANCELLED = 4,      /* a cancel woke it */
-  WEFT__W_PREP_CANCELLED = 5  /* cancelled while PREPARING: the post-switch action wakes it */
+  WEFT__W_PREP_CANCELLED = 5, /* cancelled while PREPARING: the post-switch action wakes it */
+  WEFT__W_TIMEDOUT = 6,       /* its deadline came (timer.h) */
+  WEFT__W_PREP_TIMEDOUT = 7   /* the deadline came while PREPARING: as PREP_CANCELLED */
 };
 #define WEFT__W_SHIFT 3
 #define WEFT__W_STATE(w) ((w) & 7u)
@@ -126,9 +128,12 @@ void weft__task_schedule(struct weft__task *t);
 void weft__task_wake(struct weft__task *t, uint32_t gen);
 /* Frees a finished task's memory (the last reference is gone). */
 void weft__task_free(struct weft__task *t);
-/* Waits in the calling task (th->worker->current) for f; see weft_await. */
+/* Waits in the calling task (th->worker->current) for f, or until the
+ * deadline (WEFT_NO_DEADLINE: none); see weft_await_until. With f NULL it
+ * sleeps until the deadline (weft_sleep_until). */
 struct weft__thread;
-int weft__task_await(struct weft__thread *th, weft_future *f, void **value);
+int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
+                          void **value);
 /* Cancels a task (see weft_cancel). */
 int weft__task_cancel(struct weft__task *t);
 

@@ -33,6 +33,7 @@
  * at most half the workers spin at once.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #include "sanitize.h"
 #include "stack.h"
 #include "thread.h"
+#include "weft/time.h"
 #include "worker.h"
 
 /* Spinning: rounds of looking for work, with pauses between: about 20-50
@@ -369,8 +371,9 @@ static void weft__unregister(struct weft__task *t) {
 
 struct weft__await_op {
   struct weft__task *self;
-  weft_future *f;
-  struct weft__task_waiter *node;
+  weft_future *f;                  /* NULL: a sleep */
+  struct weft__task_waiter *node;  /* NULL for a sleep */
+  struct weft__timer *timer;       /* NULL: no deadline */
   uint32_t gen;
   int reg;
 };
@@ -396,7 +399,15 @@ static void weft__await_after(void *arg) {
                                               memory_order_acq_rel, memory_order_acquire);
     }
   }
-  if (weft__future_add_waiter(op->f, &node->base) != 0) {
+  if (op->timer) {
+    /* Before WAITING is published, so a woken task always finds its timer
+     * in a heap (or fired) when it removes it. A firer may move the word
+     * out of PREPARING from here on (weft__timer_fire). */
+    op->timer->task = self;
+    op->timer->gen = gen;
+    weft__timers_add(&weft__worker_current()->timers, op->timer);
+  }
+  if (node && weft__future_add_waiter(op->f, &node->base) != 0) {
     /* Settled meanwhile: never linked. */
     weft__node_put(node);
     weft__future_unref(&self->fut); /* the node's reference; not the last: self runs */
@@ -412,7 +423,95 @@ static void weft__await_after(void *arg) {
     return; /* hands off: self is now the waker's or the canceller's */
   if (WEFT__W_STATE(w) == WEFT__W_PREP_CANCELLED)
     atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_CANCELLED), memory_order_relaxed);
+  else if (WEFT__W_STATE(w) == WEFT__W_PREP_TIMEDOUT)
+    atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_TIMEDOUT), memory_order_relaxed);
   weft__task_schedule(self);
+}
+
+/* ---- deadlines ------------------------------------------------------------------------
+ *
+ * A timed wait is an await whose post-switch action also puts a timer
+ * record (on the waiting task's stack) into the worker's heap. The timer
+ * is one more waker, with its own states: PREPARING -> PREP_TIMEDOUT (the
+ * post-switch action finishes the job, as for a cancel) and WAITING ->
+ * TIMEDOUT (the firer schedules the task). Whoever wakes the task, it
+ * takes its timer out of the heap before its await returns; a firer holds
+ * the heap's lock while it touches the record, so once that removal is
+ * done the record (and the stack under it) is the task's alone again.
+ *
+ * Firing happens in the scheduler loop: a worker looks at its own heap
+ * there (so at least on every fairness tick, and whenever it runs out of
+ * local work), and before parking at every worker's heap; it parks no
+ * longer than to the earliest deadline of them all. */
+
+/* Under the heap's lock: the timer's deadline has come. Returns the task
+ * to schedule, or NULL. */
+static struct weft__task *weft__timer_fire(struct weft__timer *tm) {
+  struct weft__task *t = tm->task;
+  /* acquire: pairs with the post-switch action's publication (the first
+   * guess; the CAS orders). */
+  unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
+  for (;;) {
+    if (WEFT__W_GEN(w) != tm->gen) return NULL;
+    unsigned st = WEFT__W_STATE(w), to;
+    if (st == WEFT__W_PREPARING)
+      to = WEFT__W_PREP_TIMEDOUT;
+    else if (st == WEFT__W_WAITING)
+      to = WEFT__W_TIMEDOUT;
+    else
+      return NULL; /* woken or cancelled already */
+    /* acq_rel: against the other wakers' CAS on the same word (exactly one
+     * moves it out of WAITING and schedules the task); acquire sees the
+     * saved context published by the CAS to WAITING. */
+    if (atomic_compare_exchange_weak_explicit(&t->wait, &w, WEFT__W_MAKE(tm->gen, to),
+                                              memory_order_acq_rel, memory_order_acquire))
+      return st == WEFT__W_WAITING ? t : NULL;
+  }
+}
+
+#define WEFT__TIMER_BATCH 64
+
+/* Scheduler loop: fires what is due in h; the woken tasks go to this
+ * worker's queues. Returns how many were woken. */
+static size_t weft__timers_poll(struct weft__worker *w, struct weft__timers *h, uint64_t now) {
+  struct weft__task *woken[WEFT__TIMER_BATCH];
+  size_t total = 0, n;
+  do {
+    n = weft__timers_expire(h, now, weft__timer_fire, woken, WEFT__TIMER_BATCH);
+    /* Latest first: each schedule takes the LIFO slot and pushes the one
+     * before it to the deque's bottom, so the earliest deadline runs first
+     * and the rest follow in deadline order. */
+    for (size_t i = n; i-- > 0;) weft__task_schedule(woken[i]);
+    total += n;
+  } while (n == WEFT__TIMER_BATCH);
+  (void)w;
+  return total;
+}
+
+/* Scheduler loop: fires this worker's due timers (all workers' if `all`).
+ * Returns the earliest deadline still pending (UINT64_MAX: none) and
+ * stores the time it read in *now_out. */
+static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_out) {
+  weft_runtime *rt = w->rt;
+  uint64_t next = weft__timers_next(&w->timers);
+  if (all)
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+      uint64_t x = weft__timers_next(&rt->workers[i]->timers);
+      if (x < next) next = x;
+    }
+  if (next == UINT64_MAX) return next;
+  uint64_t now = weft__now();
+  *now_out = now;
+  if (next > now) return next;
+  next = UINT64_MAX;
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    struct weft__worker *v = all ? rt->workers[i] : w;
+    if (weft__timers_next(&v->timers) <= now) weft__timers_poll(w, &v->timers, now);
+    uint64_t x = weft__timers_next(&v->timers);
+    if (x < next) next = x;
+    if (!all) break;
+  }
+  return next;
 }
 
 /* ---- running an awaited task inline ----------------------------------------------
@@ -530,38 +629,59 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
   return 1;
 }
 
-int weft__task_await(struct weft__thread *th, weft_future *f, void **value) {
+int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
+                          void **value) {
   struct weft__task *self = th->worker->current;
   if (weft__cancelled(self)) return ECANCELED;
-  if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
-  if (&self->fut == f) return EDEADLK;
-  struct weft__task *ft = weft__as_task(f);
-  if (ft && weft__try_inline(th, self, ft)) return weft_future_result(f, value);
+  if (f) {
+    if (weft__future_done(f)) return weft_future_result(f, value); /* no switch */
+    if (&self->fut == f) return EDEADLK;
+  }
+  struct weft__task *ft = f ? weft__as_task(f) : NULL;
+  /* Inline only without a deadline: an inline run cannot be interrupted. */
+  if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft))
+    return weft_future_result(f, value);
   if (th->coro || th->dispatching) return EPERM;
-  struct weft__task_waiter *node = weft__node_get();
-  if (!node) return ENOMEM;
+  struct weft__timer timer, *tm = NULL;
+  if (deadline != WEFT_NO_DEADLINE) {
+    if (deadline <= weft__now()) return f ? ETIMEDOUT : 0;
+    if (weft__timers_reserve(&th->worker->timers)) return ENOMEM;
+    tm = &timer;
+    tm->when = deadline;
+    tm->idx = -1;
+    tm->home = NULL;
+  }
+  struct weft__task_waiter *node = NULL;
+  if (f && !(node = weft__node_get())) return ENOMEM;
   uint32_t gen = ++self->wait_gen;
   /* seq_cst: the Dekker pair with weft__task_cancel (see above). */
   atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_PREPARING), memory_order_seq_cst);
   if (weft__cancelled(self)) {
     atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_RUNNING), memory_order_relaxed);
-    weft__node_put(node);
+    if (node) weft__node_put(node);
     return ECANCELED;
   }
-  node->base.fire = weft__task_waiter_fire;
-  node->task = self;
-  node->gen = gen;
-  atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
-  struct weft__await_op op = {self, f, node, gen, !(ft && ft->rt == self->rt)};
+  if (node) {
+    node->base.fire = weft__task_waiter_fire;
+    node->task = self;
+    node->gen = gen;
+    atomic_fetch_add_explicit(&self->fut.refs, 1, memory_order_relaxed); /* the node's */
+  }
+  /* Registered (so that weft_runtime_destroy can cancel it): a wait on
+   * anything but a task of this runtime, including a sleep. */
+  struct weft__await_op op = {self, f, node, tm, gen, !(ft && ft->rt == self->rt)};
   weft__switch_out(th->worker, self, weft__local_next(th->worker), 0, WEFT__TK_END_AWAIT,
                    ft ? ft->trace_id : 0,
                    weft__await_after, &op);
   /* th and its worker are stale from here: we may be on another thread. */
-  /* Resumed: by the settle, or by a cancel. */
+  /* Resumed: by the settle, a cancel, or the timer. */
   if (op.reg) weft__unregister(self);
+  if (tm) weft__timers_remove(tm);
   /* acquire: pairs with the release of whoever woke us. */
   unsigned word = atomic_load_explicit(&self->wait, memory_order_acquire);
   if (WEFT__W_STATE(word) == WEFT__W_CANCELLED) return ECANCELED;
+  if (!f) return 0; /* slept until the deadline */
+  if (WEFT__W_STATE(word) == WEFT__W_TIMEDOUT && !weft__future_done(f)) return ETIMEDOUT;
   return weft_future_result(f, value);
 }
 
@@ -792,6 +912,8 @@ static struct weft__task *weft__find_local_or_injected(struct weft__worker *w) {
 static struct weft__task *weft__find_work(struct weft__worker *w) {
   weft_runtime *rt = w->rt;
   for (;;) {
+    uint64_t now = 0;
+    if (weft__timers_next(&w->timers) != UINT64_MAX) weft__timers_run(w, 0, &now);
     struct weft__task *t = weft__find_local_or_injected(w);
     if (!t) t = weft__steal_any(w, 1);
     if (t) return t;
@@ -815,6 +937,18 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
       if (atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst) == 1 && t)
         weft__notify(rt);
       if (t) return t;
+    }
+
+    /* Due timers anywhere (their owner may be busy), and how long we may
+     * sleep: a timer added after this look is added by a worker that is
+     * awake, and that worker sees it before it parks. */
+    uint64_t next = weft__timers_run(w, 1, &now);
+    if ((t = weft__pop_local(w))) return t;
+    long timeout = w->lone_skipped ? WEFT__LONE_RECHECK_NS : 0;
+    if (next != UINT64_MAX) {
+      uint64_t d = next > now ? next - now : 1;
+      if (d > (uint64_t)LONG_MAX) d = (uint64_t)LONG_MAX;
+      if (!timeout || (long)d < timeout) timeout = (long)d;
     }
 
     /* Park. */
@@ -845,7 +979,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     /* A lone task skipped by the re-check above gets its second look
      * after a short sleep (see weft__steal_any). */
-    weft__park_wait(&rt->park, key, w->lone_skipped ? WEFT__LONE_RECHECK_NS : 0);
+    weft__park_wait(&rt->park, key, timeout);
     WEFT__TRACE(w, WEFT__TK_UNPARK, 0);
     /* release: an even generation (running again) for the destroyer's
      * scans, which then see this worker was not parked throughout. */

@@ -27,6 +27,7 @@
 #include "inject.h"
 #include "park.h"
 #include "task.h"
+#include "timer.h"
 #include "trace.h"
 #include "weft_config.h"
 
@@ -67,6 +68,10 @@ struct weft__worker {
   int use_tsc;
   uint64_t trace_seq;    /* ids of tasks spawned here */
   pthread_t thread;
+
+  /* Deadlines of tasks suspended here: added by the owner, fired by any
+   * worker, removed by the woken task (timer.h). */
+  _Alignas(WEFT__CACHELINE) struct weft__timers timers;
 
   /* Read by weft_runtime_stats from any thread. */
   _Alignas(WEFT__CACHELINE) struct weft__stats stats;
