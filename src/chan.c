@@ -180,7 +180,10 @@ static int weft__grow(weft_chan *ch) {
 
 /* ---- send and receive ---------------------------------------------------------------- */
 
-static int weft__chan_send(weft_chan *ch, void *v, int block) {
+/* The one send: block 0 is weft_chan_try_send (EAGAIN); block 1 waits until
+ * `deadline` (ETIMEDOUT; a past deadline is checked before the future is
+ * made, so it costs what a try costs). */
+static int weft__chan_send(weft_chan *ch, void *v, int block, uint64_t deadline) {
   struct weft__wait w;
   struct weft__wnode n;
   int have_wait = 0;
@@ -194,7 +197,7 @@ static int weft__chan_send(weft_chan *ch, void *v, int block) {
       weft__wq_push(&ch->sendq, &n);
       weft__spin_unlock(&ch->lock);
       int fired;
-      rc = weft__wait_block(&w, &n, 1, 0, &fired);
+      rc = weft__wait_block(&w, &n, 1, 0, deadline, &fired);
       return rc ? rc : n.result;
     }
     weft__spin_unlock(&ch->lock);
@@ -202,7 +205,9 @@ static int weft__chan_send(weft_chan *ch, void *v, int block) {
     if (rc == WEFT__NEED_GROW) {
       if ((rc = weft__grow(ch)) == 0) continue;
     } else if (rc == EAGAIN && block) {
-      if ((rc = weft__wait_init(&w)) == 0) { /* allocate outside the lock, then retry */
+      if (weft__deadline_passed(deadline)) {
+        rc = ETIMEDOUT;
+      } else if ((rc = weft__wait_init(&w)) == 0) { /* allocate outside the lock, then retry */
         have_wait = 1;
         continue;
       }
@@ -212,7 +217,8 @@ static int weft__chan_send(weft_chan *ch, void *v, int block) {
   }
 }
 
-static int weft__chan_recv(weft_chan *ch, void **value, int block) {
+/* The one receive; block and deadline as in weft__chan_send. */
+static int weft__chan_recv(weft_chan *ch, void **value, int block, uint64_t deadline) {
   struct weft__wait w;
   struct weft__wnode n;
   int have_wait = 0;
@@ -226,7 +232,7 @@ static int weft__chan_recv(weft_chan *ch, void **value, int block) {
       weft__wq_push(&ch->recvq, &n);
       weft__spin_unlock(&ch->lock);
       int fired;
-      rc = weft__wait_block(&w, &n, 1, 0, &fired);
+      rc = weft__wait_block(&w, &n, 1, 0, deadline, &fired);
       if (!rc) rc = n.result;
       if (value) *value = rc ? NULL : n.value;
       return rc;
@@ -234,7 +240,9 @@ static int weft__chan_recv(weft_chan *ch, void **value, int block) {
     weft__spin_unlock(&ch->lock);
     if (wake) weft__wait_wake(wake);
     if (rc == EAGAIN && block) {
-      if ((rc = weft__wait_init(&w)) == 0) {
+      if (weft__deadline_passed(deadline)) {
+        rc = ETIMEDOUT;
+      } else if ((rc = weft__wait_init(&w)) == 0) {
         have_wait = 1;
         continue;
       }
@@ -245,30 +253,39 @@ static int weft__chan_recv(weft_chan *ch, void **value, int block) {
   }
 }
 
-int weft_chan_send(weft_chan *ch, void *value) {
+int weft_chan_send_until(weft_chan *ch, void *value, uint64_t deadline) {
   if (!ch) return EINVAL;
-  return weft__chan_send(ch, value, 1);
+  return weft__chan_send(ch, value, 1, deadline);
+}
+
+int weft_chan_send(weft_chan *ch, void *value) {
+  return weft_chan_send_until(ch, value, WEFT_NO_DEADLINE);
 }
 
 int weft_chan_try_send(weft_chan *ch, void *value) {
   if (!ch) return EINVAL;
-  return weft__chan_send(ch, value, 0);
+  return weft__chan_send(ch, value, 0, 0);
+}
+
+/* The receives' argument check; block and deadline as in weft__chan_send. */
+static int weft__chan_recv_checked(weft_chan *ch, void **value, int block, uint64_t deadline) {
+  if (!ch) {
+    if (value) *value = NULL;
+    return EINVAL;
+  }
+  return weft__chan_recv(ch, value, block, deadline);
+}
+
+int weft_chan_recv_until(weft_chan *ch, uint64_t deadline, void **value) {
+  return weft__chan_recv_checked(ch, value, 1, deadline);
 }
 
 int weft_chan_recv(weft_chan *ch, void **value) {
-  if (!ch) {
-    if (value) *value = NULL;
-    return EINVAL;
-  }
-  return weft__chan_recv(ch, value, 1);
+  return weft__chan_recv_checked(ch, value, 1, WEFT_NO_DEADLINE);
 }
 
 int weft_chan_try_recv(weft_chan *ch, void **value) {
-  if (!ch) {
-    if (value) *value = NULL;
-    return EINVAL;
-  }
-  return weft__chan_recv(ch, value, 0);
+  return weft__chan_recv_checked(ch, value, 0, 0);
 }
 
 int weft_chan_close(weft_chan *ch) {
@@ -334,6 +351,11 @@ static void weft__unlock_all(weft_chan **locks, size_t nl) {
 }
 
 int weft_select(weft_select_op *ops, size_t n, int flags, size_t *index) {
+  return weft_select_until(ops, n, flags, WEFT_NO_DEADLINE, index);
+}
+
+int weft_select_until(weft_select_op *ops, size_t n, int flags, uint64_t deadline,
+                      size_t *index) {
   if (index) *index = n;
   if (!ops || !index || n == 0 || n > INT32_MAX || (flags & ~WEFT_SELECT_NONBLOCK)) return EINVAL;
   size_t active = 0;
@@ -342,7 +364,10 @@ int weft_select(weft_select_op *ops, size_t n, int flags, size_t *index) {
     if (ops[i].chan) active++;
   }
   int block = !(flags & WEFT_SELECT_NONBLOCK);
-  if (active == 0) return block ? EINVAL : EAGAIN;
+  /* No active case: nothing can fire. Waiting for ever is a bug (EINVAL);
+   * waiting until a deadline is a sleep that ends in ETIMEDOUT (or
+   * ECANCELED), as Go's select on nil channels and a timer. */
+  if (active == 0 && (!block || deadline == WEFT_NO_DEADLINE)) return block ? EINVAL : EAGAIN;
 
   /* Scratch: the poll order, the channels in lock order, the wait nodes. */
   size_t order_s[WEFT__SEL_STACK];
@@ -415,6 +440,10 @@ int weft_select(weft_select_op *ops, size_t n, int flags, size_t *index) {
     }
     if (have_wait) break; /* nothing ready: wait (still locked) */
     weft__unlock_all(locks, nl);
+    if (weft__deadline_passed(deadline)) {
+      rc = ETIMEDOUT;
+      goto out;
+    }
     if ((rc = weft__wait_init(&w)) != 0) goto out;
     have_wait = 1;
   retry:;
@@ -435,7 +464,7 @@ int weft_select(weft_select_op *ops, size_t n, int flags, size_t *index) {
   weft__unlock_all(locks, nl);
   have_wait = 0; /* weft__wait_block consumes it */
   int fired;
-  rc = weft__wait_block(&w, nodes, n, 0, &fired);
+  rc = weft__wait_block(&w, nodes, n, 0, deadline, &fired);
   if (rc == 0) {
     *index = (size_t)fired;
     rc = nodes[fired].result;

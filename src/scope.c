@@ -20,6 +20,12 @@
  * So a cancel reaches every child: started ones through weft_cancel, the
  * others through the flag; and no spawn succeeds after a cancel.
  *
+ * The join takes the records one at a time, awaiting each task (with the
+ * caller's deadline, if any), and unlinks and frees a record only once its
+ * task has settled. So a join that times out can simply stop: what it
+ * freed was finished, what is left is as a fresh scope's, and the next
+ * join carries on from there. Only `joining` is reset (under the lock).
+ *
  * weft_cancel is called under the spinlock: for a running task it only
  * sets flags and may reschedule the task (queue push, maybe a futex wake);
  * no user code runs.
@@ -151,7 +157,19 @@ int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, weft_future **t
   return 0;
 }
 
-int weft_scope_join(weft_scope *s) {
+int weft_scope_join(weft_scope *s) { return weft_scope_join_until(s, WEFT_NO_DEADLINE); }
+
+/* A join that gives up at its deadline: the scope stays as it is (its
+ * children run on, the records of those not yet seen finished stay
+ * linked), joinable again. */
+static int weft__scope_join_timeout(weft_scope *s) {
+  weft__spin_lock(&s->lock);
+  s->joining = 0;
+  weft__spin_unlock(&s->lock);
+  return ETIMEDOUT;
+}
+
+int weft_scope_join_until(weft_scope *s, uint64_t deadline) {
   if (!s) return EINVAL;
   weft_future *self = weft_task_current();
   weft__spin_lock(&s->lock);
@@ -176,6 +194,7 @@ int weft_scope_join(weft_scope *s) {
     weft__spin_unlock(&s->lock);
     if (empty) break;
     if (!c) { /* only spawns in progress (from threads that are no child): soon done */
+      if (weft__deadline_passed(deadline)) return weft__scope_join_timeout(s);
       weft__backoff();
       continue;
     }
@@ -188,9 +207,13 @@ int weft_scope_join(weft_scope *s) {
       weft_future *proxy;
       int rc = weft_future_any(&t, 1, &proxy);
       if (rc == 0) {
-        rc = weft_await(proxy, NULL);
+        /* EAGAIN: a spurious wake-up, the proxy still pending. */
+        while ((rc = weft_await_until(proxy, deadline, NULL)) == EAGAIN) {
+        }
         weft_future_release(proxy);
       }
+      if (rc == ETIMEDOUT && weft_future_status(t) == WEFT_FUTURE_PENDING)
+        return weft__scope_join_timeout(s);
       if (rc && weft_future_status(t) == WEFT_FUTURE_PENDING) {
         /* We were cancelled (or cannot wait here): cancel the children,
          * and still wait for every one of them. */
@@ -198,7 +221,10 @@ int weft_scope_join(weft_scope *s) {
         weft__scope_fail(s, rc);
       }
     }
-    while (weft_future_status(t) == WEFT_FUTURE_PENDING) weft__backoff();
+    while (weft_future_status(t) == WEFT_FUTURE_PENDING) {
+      if (weft__deadline_passed(deadline)) return weft__scope_join_timeout(s);
+      weft__backoff();
+    }
     /* A child whose body never ran reports nothing itself. */
     int crc = weft_future_result(t, NULL);
     if (crc) weft__scope_fail(s, crc);

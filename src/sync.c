@@ -57,12 +57,14 @@ void weft__backoff(void) {
 }
 
 int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, int nocancel,
-                     int *fired) {
+                     uint64_t deadline, int *fired) {
   int rc = EAGAIN;
-  /* EAGAIN from weft_await means woken with the future still pending (a
-   * spurious wake-up): wait again. */
+  if (nocancel) deadline = WEFT_NO_DEADLINE;
+  /* EAGAIN from the await means woken with the future still pending (a
+   * spurious wake-up): wait again (the deadline is absolute). ETIMEDOUT
+   * retracts below exactly as ECANCELED does. */
   if (w->f)
-    while ((rc = weft_await(w->f, NULL)) == EAGAIN) {
+    while ((rc = weft_await_until(w->f, deadline, NULL)) == EAGAIN) {
     }
   int st, sync = 1;
   if (rc == 0) {
@@ -135,6 +137,33 @@ static void weft__wake_all(weft__spin *lock, struct weft__wq *q, int result) {
   }
 }
 
+/* The slow path of waiting for a state (a semaphore unit, a zero count, a
+ * set event) that a waker makes true before, or while, holding `lock` to
+ * wake q — after the caller's own lock-free check failed: times out at once
+ * if the deadline has passed; else makes the future, checks `ready(obj)`
+ * again under the lock (it may consume, as a semaphore unit does), and
+ * links a node only if that still fails. No lost wake-up: if the waker's
+ * critical section comes after ours it finds our node; if before, its
+ * change happens-before our check through the lock. */
+static int weft__wait_until_ready(weft__spin *lock, struct weft__wq *q, int (*ready)(void *),
+                                  void *obj, uint64_t deadline) {
+  if (weft__deadline_passed(deadline)) return ETIMEDOUT;
+  struct weft__wait w;
+  if (weft__wait_init(&w)) return ENOMEM;
+  weft__spin_lock(lock);
+  if (ready(obj)) {
+    weft__spin_unlock(lock);
+    weft__wait_drop(&w);
+    return 0;
+  }
+  struct weft__wnode n;
+  weft__wnode_init(&n, &w, 0, lock);
+  weft__wq_push(q, &n);
+  weft__spin_unlock(lock);
+  int fired;
+  return weft__wait_block(&w, &n, 1, 0, deadline, &fired);
+}
+
 /* ---- mutex -----------------------------------------------------------------------------
  *
  * state: 0 unlocked; 1 locked; 2 locked, and waiters may be queued (every
@@ -178,7 +207,13 @@ int weft_mutex_destroy(weft_mutex *m) {
   return 0;
 }
 
-static int weft__mutex_lock_slow(weft_mutex *m, int nocancel) {
+/* nocancel: a condition wait's re-lock, which must succeed (no deadline,
+ * no cancel; polled if there is no memory for a future). Otherwise waits
+ * until `deadline`. */
+static int weft__mutex_lock_slow(weft_mutex *m, int nocancel, uint64_t deadline) {
+  /* A past deadline makes this weft_mutex_trylock (the caller's CAS
+   * failed): no spinning, no future. */
+  if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   /* A short spin while the holder has no waiters behind it: a lock held
    * for a few instructions by a running task is cheaper to wait out than
    * to queue for. Pointless once someone is queued (handoff is FIFO). */
@@ -221,28 +256,36 @@ static int weft__mutex_lock_slow(weft_mutex *m, int nocancel) {
   weft__wq_push(&m->q, &n);
   weft__spin_unlock(&m->lock);
   int fired;
-  return weft__wait_block(&w, &n, 1, nocancel, &fired); /* fired: we hold m (handed over) */
+  /* fired: we hold m (handed over) */
+  return weft__wait_block(&w, &n, 1, nocancel, deadline, &fired);
 }
 
-int weft_mutex_lock(weft_mutex *m) {
-  if (WEFT__UNLIKELY(!m)) return EINVAL;
+/* The one lock path: the uncontended CAS inline, the rest out of line.
+ * Inlined into both public functions, so the untimed lock pays nothing for
+ * the deadline. */
+static inline int weft__mutex_lock(weft_mutex *m, int nocancel, uint64_t deadline) {
   unsigned e = 0;
   /* acquire: pairs with the release of the unlock that stored 0. */
   if (WEFT__LIKELY(atomic_compare_exchange_strong_explicit(&m->state, &e, 1, memory_order_acquire,
                                                            memory_order_relaxed)))
     return 0;
-  return weft__mutex_lock_slow(m, 0);
+  return weft__mutex_lock_slow(m, nocancel, deadline);
 }
 
-/* Locks whatever happens (cancellation, no memory): condition waits must
- * return with the mutex held. */
+int weft_mutex_lock(weft_mutex *m) {
+  if (WEFT__UNLIKELY(!m)) return EINVAL;
+  return weft__mutex_lock(m, 0, WEFT_NO_DEADLINE);
+}
+
+int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline) {
+  if (WEFT__UNLIKELY(!m)) return EINVAL;
+  return weft__mutex_lock(m, 0, deadline);
+}
+
+/* Locks whatever happens (cancellation, a deadline, no memory): condition
+ * waits must return with the mutex held. */
 static void weft__mutex_lock_nocancel(weft_mutex *m) {
-  unsigned e = 0;
-  /* acquire: as in weft_mutex_lock. */
-  if (atomic_compare_exchange_strong_explicit(&m->state, &e, 1, memory_order_acquire,
-                                              memory_order_relaxed))
-    return;
-  (void)weft__mutex_lock_slow(m, 1);
+  (void)weft__mutex_lock(m, 1, WEFT_NO_DEADLINE);
 }
 
 int weft_mutex_trylock(weft_mutex *m) {
@@ -314,8 +357,15 @@ int weft_cond_destroy(weft_cond *c) {
 }
 
 int weft_cond_wait(weft_cond *c, weft_mutex *m) {
+  return weft_cond_wait_until(c, m, WEFT_NO_DEADLINE);
+}
+
+int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline) {
   if (!c || !m) return EINVAL;
   if (atomic_load_explicit(&m->state, memory_order_relaxed) == 0) return EPERM;
+  /* Past already: time out without letting m go (as if it had been
+   * released and re-taken at once, with no signal in between). */
+  if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   struct weft__wait w;
   if (weft__wait_init(&w)) return ENOMEM;
   struct weft__wnode n;
@@ -327,7 +377,10 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m) {
   weft__spin_unlock(&c->lock);
   weft_mutex_unlock(m);
   int fired;
-  int rc = weft__wait_block(&w, &n, 1, 0, &fired);
+  int rc = weft__wait_block(&w, &n, 1, 0, deadline, &fired);
+  /* Whatever ended the wait (a signal, a cancel, the deadline), m is ours
+   * again before we return; the re-lock itself has no deadline, as
+   * pthread_cond_timedwait's. */
   weft__mutex_lock_nocancel(m);
   return rc;
 }
@@ -400,24 +453,15 @@ int weft_sem_try_acquire(weft_sem *s) {
   return weft__sem_take(s) ? 0 : EAGAIN;
 }
 
-int weft_sem_acquire(weft_sem *s) {
+static int weft__sem_ready(void *s) { return weft__sem_take(s); }
+
+int weft_sem_acquire_until(weft_sem *s, uint64_t deadline) {
   if (!s) return EINVAL;
   if (weft__sem_take(s)) return 0;
-  struct weft__wait w;
-  if (weft__wait_init(&w)) return ENOMEM;
-  weft__spin_lock(&s->lock);
-  if (weft__sem_take(s)) {
-    weft__spin_unlock(&s->lock);
-    weft__wait_drop(&w);
-    return 0;
-  }
-  struct weft__wnode n;
-  weft__wnode_init(&n, &w, 0, &s->lock);
-  weft__wq_push(&s->q, &n);
-  weft__spin_unlock(&s->lock);
-  int fired;
-  return weft__wait_block(&w, &n, 1, 0, &fired);
+  return weft__wait_until_ready(&s->lock, &s->q, weft__sem_ready, s, deadline);
 }
+
+int weft_sem_acquire(weft_sem *s) { return weft_sem_acquire_until(s, WEFT_NO_DEADLINE); }
 
 int weft_sem_release(weft_sem *s) {
   if (!s) return EINVAL;
@@ -499,25 +543,20 @@ int weft_waitgroup_add(weft_waitgroup *wg, long delta) {
 
 int weft_waitgroup_done(weft_waitgroup *wg) { return weft_waitgroup_add(wg, -1); }
 
-int weft_waitgroup_wait(weft_waitgroup *wg) {
-  if (!wg) return EINVAL;
+static int weft__waitgroup_ready(void *p) {
+  weft_waitgroup *wg = p;
   /* acquire: pairs with the release sequence of the decrements. */
-  if (atomic_load_explicit(&wg->count, memory_order_acquire) == 0) return 0;
-  struct weft__wait w;
-  if (weft__wait_init(&w)) return ENOMEM;
-  weft__spin_lock(&wg->lock);
-  /* acquire: as above. */
-  if (atomic_load_explicit(&wg->count, memory_order_acquire) == 0) {
-    weft__spin_unlock(&wg->lock);
-    weft__wait_drop(&w);
-    return 0;
-  }
-  struct weft__wnode n;
-  weft__wnode_init(&n, &w, 0, &wg->lock);
-  weft__wq_push(&wg->q, &n);
-  weft__spin_unlock(&wg->lock);
-  int fired;
-  return weft__wait_block(&w, &n, 1, 0, &fired);
+  return atomic_load_explicit(&wg->count, memory_order_acquire) == 0;
+}
+
+int weft_waitgroup_wait_until(weft_waitgroup *wg, uint64_t deadline) {
+  if (!wg) return EINVAL;
+  if (weft__waitgroup_ready(wg)) return 0;
+  return weft__wait_until_ready(&wg->lock, &wg->q, weft__waitgroup_ready, wg, deadline);
+}
+
+int weft_waitgroup_wait(weft_waitgroup *wg) {
+  return weft_waitgroup_wait_until(wg, WEFT_NO_DEADLINE);
 }
 
 /* ---- event -------------------------------------------------------------------------------
@@ -605,21 +644,12 @@ int weft_event_try_wait(weft_event *e) {
   return weft__event_take(e) ? 0 : EAGAIN;
 }
 
-int weft_event_wait(weft_event *e) {
+static int weft__event_ready(void *e) { return weft__event_take(e); }
+
+int weft_event_wait_until(weft_event *e, uint64_t deadline) {
   if (!e) return EINVAL;
   if (weft__event_take(e)) return 0;
-  struct weft__wait w;
-  if (weft__wait_init(&w)) return ENOMEM;
-  weft__spin_lock(&e->lock);
-  if (weft__event_take(e)) {
-    weft__spin_unlock(&e->lock);
-    weft__wait_drop(&w);
-    return 0;
-  }
-  struct weft__wnode n;
-  weft__wnode_init(&n, &w, 0, &e->lock);
-  weft__wq_push(&e->q, &n);
-  weft__spin_unlock(&e->lock);
-  int fired;
-  return weft__wait_block(&w, &n, 1, 0, &fired);
+  return weft__wait_until_ready(&e->lock, &e->q, weft__event_ready, e, deadline);
 }
+
+int weft_event_wait(weft_event *e) { return weft_event_wait_until(e, WEFT_NO_DEADLINE); }

@@ -21,8 +21,9 @@
  *   after unlocking resolves the future and drops the firer's reference.
  *   Losing it means the wait is stale (another case fired, or the waiter
  *   gave up): the node is dropped and the firer takes the next one.
- * - A waiter whose await fails (ECANCELED: its task was cancelled; or
- *   ENOMEM, EPERM) retracts: CAS PENDING -> RETRACTED. Winning means no one
+ * - A waiter whose await fails (ECANCELED: its task was cancelled;
+ *   ETIMEDOUT: its deadline came first; or ENOMEM, EPERM) retracts: CAS
+ *   PENDING -> RETRACTED. Winning means no one
  *   will ever fire it: it takes over the firer's reference, unlinks its
  *   nodes and reports the error — the primitive is left exactly as if it
  *   had never waited (a send's value is not delivered). Losing means a
@@ -32,6 +33,15 @@
  *   that the firer's writes under it are visible.
  * So every operation either happens exactly once or leaves no trace, and
  * exactly one party holds the firer's reference.
+ *
+ * Deadlines. The await is weft_await_until(): a timeout is one more reason
+ * to retract, handled exactly as a cancel (no trace; or, if a firer won the
+ * race, success). A primitive checks its deadline (weft__deadline_passed)
+ * only after its non-blocking attempt failed and before it makes its
+ * future: a past deadline makes the call its try-operation (ETIMEDOUT
+ * instead of EAGAIN), and nothing is allocated for it. Waits that must not
+ * give up (nocancel: re-taking the mutex after a condition wait) ignore any
+ * deadline, as they ignore a cancel.
  *
  * Lifetime. The wait and nodes are on the waiter's stack; the waiter does
  * not return while any node is linked. A node's `queued` is 1 while it is
@@ -49,9 +59,11 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spin.h"
 #include "weft/future.h"
+#include "weft/time.h"
 
 enum { WEFT__WAIT_PENDING = -1, WEFT__WAIT_RETRACTED = -2 };
 
@@ -157,6 +169,12 @@ static inline struct weft__wnode *weft__wq_take(struct weft__wq *q) {
  * count: this is a hint, not a promise). */
 static inline int weft__wq_empty(const struct weft__wq *q) { return q->head == NULL; }
 
+/* Whether a wait until `deadline` would time out at once. Reads the clock
+ * only for a real deadline: untimed waits pay nothing for it. */
+static inline int weft__deadline_passed(uint64_t deadline) {
+  return deadline != WEFT_NO_DEADLINE && weft_now() >= deadline;
+}
+
 /* Makes w's future (two references). 0 or ENOMEM. */
 int weft__wait_init(struct weft__wait *w);
 
@@ -178,16 +196,17 @@ static inline void weft__wnode_init(struct weft__wnode *n, struct weft__wait *w,
 }
 
 /* With every node linked and every lock released: waits until a case
- * fires or the wait is retracted, unlinks what is left and drops the
- * future. Returns 0 when a case fired (its index in *fired; that node's
- * result and value are readable), or the positive error that made the
- * waiter retract (nothing happened).
+ * fires, the deadline (a weft_now() time, or WEFT_NO_DEADLINE) comes or
+ * the wait is retracted, unlinks what is left and drops the future.
+ * Returns 0 when a case fired (its index in *fired; that node's result and
+ * value are readable), or the positive error that made the waiter retract
+ * (ETIMEDOUT, ECANCELED...: nothing happened).
  *
- * nocancel: do not retract on cancellation; wait (yielding) until a case
- * fires — for what must complete, such as re-taking a mutex when a
- * condition wait ends. */
+ * nocancel: do not retract on cancellation, and ignore the deadline; wait
+ * (yielding) until a case fires — for what must complete, such as re-taking
+ * a mutex when a condition wait ends. */
 int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, int nocancel,
-                     int *fired);
+                     uint64_t deadline, int *fired);
 
 /* After unlocking: completes a wait claimed by weft__wq_take (its future,
  * read under the lock). */

@@ -3,7 +3,10 @@
 #ifndef WEFT_CHAN_H
 #define WEFT_CHAN_H
 
+#include <stdint.h>
+
 #include "weft/common.h"
+#include "weft/time.h"
 
 WEFT__EXTERN_C_BEGIN
 
@@ -33,6 +36,14 @@ WEFT__EXTERN_C_BEGIN
  * instead, and the task sees ECANCELED at its next blocking call. An
  * operation that completes without waiting succeeds even in a cancelled
  * task.
+ *
+ * Deadlines. Each blocking call has an `_until` twin that gives up at a
+ * deadline (a weft_now() time; #WEFT_NO_DEADLINE: never) with ETIMEDOUT,
+ * leaving no trace exactly as a cancel does: a timed-out send delivered
+ * nothing, a timed-out receive took nothing. If the operation completes at
+ * the moment the deadline comes, it reports success. A deadline already
+ * past makes the call a try (ETIMEDOUT instead of EAGAIN). The plain call
+ * is its `_until` twin with #WEFT_NO_DEADLINE.
  *
  * Closing. weft_chan_close() says no more values will come: sends after it
  * fail with EPIPE (the value is not taken), blocked senders are woken with
@@ -86,6 +97,19 @@ WEFT_API int weft_chan_destroy(weft_chan *ch);
 WEFT_API int weft_chan_send(weft_chan *ch, void *value);
 
 /**
+ * weft_chan_send() with a deadline: gives up when weft_now() reaches
+ * `deadline` before the value could be delivered or buffered.
+ * @param ch the channel.
+ * @param value the value, passed as is.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE waits as long as
+ *        weft_chan_send(); a past one sends only if that needs no waiting.
+ * @return as weft_chan_send(), plus ETIMEDOUT: the deadline came first and
+ *         the value was not taken (no receiver will ever see it; it is
+ *         still the caller's).
+ */
+WEFT_API int weft_chan_send_until(weft_chan *ch, void *value, uint64_t deadline);
+
+/**
  * Receives the next value, waiting for one if the channel is empty.
  * @param ch the channel.
  * @param value receives the value (NULL on any other outcome); may be NULL
@@ -96,6 +120,18 @@ WEFT_API int weft_chan_send(weft_chan *ch, void *value);
  *         EPERM as for weft_chan_send().
  */
 WEFT_API int weft_chan_recv(weft_chan *ch, void **value);
+
+/**
+ * weft_chan_recv() with a deadline: gives up when weft_now() reaches
+ * `deadline` before a value (or the close) came.
+ * @param ch the channel.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE waits as long as
+ *        weft_chan_recv(); a past one receives only what needs no waiting.
+ * @param value receives the value (NULL on any other outcome); may be NULL.
+ * @return as weft_chan_recv(), plus ETIMEDOUT: the deadline came first and
+ *         nothing was taken (the next value goes to another receive).
+ */
+WEFT_API int weft_chan_recv_until(weft_chan *ch, uint64_t deadline, void **value);
 
 /**
  * Sends `value` if that is possible without waiting.
@@ -172,6 +208,26 @@ typedef struct weft_select_op {
  *         every case is disabled (it would wait for ever).
  */
 WEFT_API int weft_select(weft_select_op *ops, size_t n, int flags, size_t *index);
+
+/**
+ * weft_select() with a deadline: waits until one case can proceed (and
+ * performs it, exactly as weft_select()) or until weft_now() reaches
+ * `deadline`, whichever is first. With #WEFT_SELECT_NONBLOCK the deadline
+ * does not matter (EAGAIN if nothing is ready). With every case disabled it
+ * waits for the deadline alone (a sleep that ends in ETIMEDOUT).
+ * @param ops the cases; a receive case's `value` is written.
+ * @param n how many cases (at least 1).
+ * @param flags 0, or #WEFT_SELECT_NONBLOCK.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is weft_select();
+ *        a past one performs a ready case if there is one, else times out.
+ * @param index receives the chosen case (`n` if none was chosen).
+ * @return as weft_select(), plus, with `*index` = `n`: ETIMEDOUT (the
+ *         deadline came first; no case happened: nothing was sent or
+ *         received). EINVAL for every case disabled only without a
+ *         deadline.
+ */
+WEFT_API int weft_select_until(weft_select_op *ops, size_t n, int flags, uint64_t deadline,
+                               size_t *index);
 
 WEFT__EXTERN_C_END
 

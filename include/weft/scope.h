@@ -2,9 +2,12 @@
 #ifndef WEFT_SCOPE_H
 #define WEFT_SCOPE_H
 
+#include <stdint.h>
+
 #include "weft/common.h"
 #include "weft/future.h"
 #include "weft/runtime.h"
+#include "weft/time.h"
 
 WEFT__EXTERN_C_BEGIN
 
@@ -43,7 +46,8 @@ WEFT__EXTERN_C_BEGIN
  *
  * Threads: every function here is callable from any thread, inside a
  * coroutine or not, unless it says otherwise. Ownership: the creator
- * owns the scope until weft_scope_join() frees it; no call on the scope may
+ * owns the scope until a join frees it (weft_scope_join(), or a
+ * weft_scope_join_until() that did not time out); no call on the scope may
  * start after that (children are done by then; a thread that is no child
  * must not race the join).
  */
@@ -116,6 +120,28 @@ WEFT_API int weft_scope_cancel(weft_scope *s);
  *         from one of the scope's own children (nothing happens).
  */
 WEFT_API int weft_scope_join(weft_scope *s);
+
+/**
+ * weft_scope_join() with a deadline. If every child has finished by
+ * `deadline` it is weft_scope_join(): the scope is freed and its error
+ * returned. If not, it returns ETIMEDOUT and leaves the scope **joinable**:
+ * not freed, not cancelled, its children still running (and may still
+ * spawn). The owner must then join it again — typically
+ * weft_scope_cancel() and weft_scope_join(), or another
+ * weft_scope_join_until() — since nothing may outlive the scope. If the
+ * calling task is cancelled while it waits, the scope is cancelled as in
+ * weft_scope_join(), and the wait for the children goes on only until
+ * `deadline` (the cancelled children may not have finished yet when it
+ * returns ETIMEDOUT).
+ * @param s the scope; freed on return except on ETIMEDOUT, EINVAL, EBUSY
+ *        and EDEADLK.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_scope_join(); a past one joins only a scope whose children
+ *        have all finished.
+ * @return as weft_scope_join(), plus ETIMEDOUT: a child was still running
+ *         at the deadline; the scope is still there, to be joined again.
+ */
+WEFT_API int weft_scope_join_until(weft_scope *s, uint64_t deadline);
 
 WEFT__EXTERN_C_END
 

@@ -3,7 +3,10 @@
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H
 
+#include <stdint.h>
+
 #include "weft/common.h"
+#include "weft/time.h"
 
 WEFT__EXTERN_C_BEGIN
 
@@ -27,6 +30,16 @@ WEFT__EXTERN_C_BEGIN
  * moment the cancel arrives, it returns 0 (the lock is held, the unit
  * taken), and the task sees ECANCELED at its next blocking call. A call
  * that needs no waiting succeeds even in a cancelled task.
+ *
+ * Deadlines. Each wait has an `_until` twin (weft_mutex_lock_until(),
+ * weft_cond_wait_until(), weft_sem_acquire_until(),
+ * weft_waitgroup_wait_until(), weft_event_wait_until()) that gives up when
+ * weft_now() reaches its deadline, with ETIMEDOUT, leaving no trace exactly
+ * as a cancel does: no lock held, no unit taken, no auto-reset event
+ * consumed, no signal swallowed. If the wait is satisfied at the moment
+ * the deadline comes, it returns 0. A deadline already past makes the call
+ * its try-operation (ETIMEDOUT instead of EBUSY or EAGAIN). The plain wait
+ * is its `_until` twin with #WEFT_NO_DEADLINE.
  *
  * Ownership: each object is created with its `_create` function and freed
  * with its `_destroy`, once no call on it is in progress or can start.
@@ -72,6 +85,18 @@ WEFT_API int weft_mutex_destroy(weft_mutex *m);
  *         cancelled): it is not recursive.
  */
 WEFT_API int weft_mutex_lock(weft_mutex *m);
+
+/**
+ * weft_mutex_lock() with a deadline: gives up when weft_now() reaches
+ * `deadline` before the mutex was handed over.
+ * @param m the mutex.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_mutex_lock(); a past one locks only a free mutex (as
+ *        weft_mutex_trylock()).
+ * @return as weft_mutex_lock(), plus ETIMEDOUT: the caller does not hold
+ *         `m`, and the next unlock hands it to the next waiter.
+ */
+WEFT_API int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline);
 
 /**
  * Locks `m` if it is free, without waiting.
@@ -135,6 +160,23 @@ WEFT_API int weft_cond_destroy(weft_cond *c);
 WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
 
 /**
+ * weft_cond_wait() with a deadline, as pthread_cond_timedwait(): gives up
+ * waiting for a signal when weft_now() reaches `deadline`, and then still
+ * re-locks `m` before returning (that re-lock has no deadline: it waits
+ * for the mutex as long as it takes, so the call can return later than
+ * `deadline`).
+ * @param c the condition variable.
+ * @param m a mutex the caller holds.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_cond_wait(); a past one returns ETIMEDOUT at once, `m` never
+ *        released.
+ * @return as weft_cond_wait(), plus ETIMEDOUT: no signal was taken (a
+ *         concurrent signal goes to another waiter), and `m` is held
+ *         again. Re-check the predicate: it may have become true anyway.
+ */
+WEFT_API int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline);
+
+/**
  * Wakes the longest waiter on `c`, if any. Call it with or without the
  * mutex held (holding it makes the predicate change and the signal one
  * step for the waiter).
@@ -182,6 +224,18 @@ WEFT_API int weft_sem_destroy(weft_sem *s);
  *         impossible; EINVAL if `s` is NULL.
  */
 WEFT_API int weft_sem_acquire(weft_sem *s);
+
+/**
+ * weft_sem_acquire() with a deadline: gives up when weft_now() reaches
+ * `deadline` before a unit came.
+ * @param s the semaphore.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_sem_acquire(); a past one takes a unit only if there is one
+ *        (as weft_sem_try_acquire()).
+ * @return as weft_sem_acquire(), plus ETIMEDOUT: no unit was taken (the
+ *         count is as if the call had not been made).
+ */
+WEFT_API int weft_sem_acquire_until(weft_sem *s, uint64_t deadline);
 
 /**
  * Takes one unit if there is one, without waiting.
@@ -256,6 +310,17 @@ WEFT_API int weft_waitgroup_done(weft_waitgroup *wg);
  */
 WEFT_API int weft_waitgroup_wait(weft_waitgroup *wg);
 
+/**
+ * weft_waitgroup_wait() with a deadline: gives up when weft_now() reaches
+ * `deadline` before the count was zero.
+ * @param wg the wait group.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_waitgroup_wait(); a past one only checks the count.
+ * @return as weft_waitgroup_wait(), plus ETIMEDOUT: the count was not
+ *         seen at zero (the work goes on; wait again, or stop it).
+ */
+WEFT_API int weft_waitgroup_wait_until(weft_waitgroup *wg, uint64_t deadline);
+
 /* ---- event ------------------------------------------------------------------------------ */
 
 /**
@@ -318,6 +383,19 @@ WEFT_API int weft_event_reset(weft_event *e);
  *         waiting is impossible; EINVAL if `e` is NULL.
  */
 WEFT_API int weft_event_wait(weft_event *e);
+
+/**
+ * weft_event_wait() with a deadline: gives up when weft_now() reaches
+ * `deadline` before the event was set.
+ * @param e the event.
+ * @param deadline a time of weft_now(); #WEFT_NO_DEADLINE is
+ *        weft_event_wait(); a past one only checks (or, auto reset,
+ *        consumes) as weft_event_try_wait().
+ * @return as weft_event_wait(), plus ETIMEDOUT: the event was not seen set
+ *         (an auto-reset event was not consumed: a set at that moment goes
+ *         to another waiter, or stays set).
+ */
+WEFT_API int weft_event_wait_until(weft_event *e, uint64_t deadline);
 
 /**
  * Consumes (auto reset) or checks the event without waiting.
