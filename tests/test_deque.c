@@ -19,71 +19,18 @@
 #include <criterion/parameterized.h>
 
 #include "deque.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#else
-#define T_TSAN 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define T_ASAN 1
-#include <sanitizer/lsan_interface.h>
-#else
-#define T_ASAN 0
-#endif
-#define SIZED(full, asan, tsan) (T_TSAN ? (tsan) : T_ASAN ? (asan) : (full))
+#include "support.h"
 
 #define CAP WEFT__DEQUE_CAP
 /* Item k is the pointer k (never 0, so never NULL). */
 #define ITEM(k) ((void *)(uintptr_t)(k))
 #define KEY(p) ((uintptr_t)(p))
 
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fputc('\n', stderr);                                                      \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
-
-/* See test_runtime.c: the Criterion runner process does not report leaks. */
-int main(int argc, char **argv) {
-#if T_ASAN
-  __lsan_disable();
-#endif
-  struct criterion_test_set *tests = criterion_initialize();
-  int ok = 1;
-  if (criterion_handle_args(argc, argv, true)) ok = criterion_run_all_tests(tests);
-  criterion_finalize(tests);
-  return ok ? 0 : 1;
-}
-
 static struct weft__deque *new_deque(void) {
   struct weft__deque *d = aligned_alloc(WEFT__CACHELINE, sizeof *d);
   cr_assert_not_null(d);
   weft__deque_init(d);
   return d;
-}
-
-static uint64_t test_seed(void) {
-  const char *s = getenv("WEFT_TEST_SEED");
-  if (s && *s) return strtoull(s, NULL, 0);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ts.tv_sec << 20) ^
-         (uint64_t)getpid();
-}
-
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
 }
 
 /* ---- one thread ---------------------------------------------------------------------- */

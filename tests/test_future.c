@@ -19,132 +19,7 @@
 #include <criterion/parameterized.h>
 
 #include "weft.h"
-
-/* ---- shared test scaffolding (kept identical in test_runtime.c, test_misuse.c) ---- */
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#else
-#define T_TSAN 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define T_ASAN 1
-#include <sanitizer/lsan_interface.h>
-#else
-#define T_ASAN 0
-#endif
-/* A workload size: full in plain builds, smaller under ASan, smallest under TSan. */
-#define SIZED(full, asan, tsan) (T_TSAN ? (tsan) : T_ASAN ? (asan) : (full))
-
-#define IP(x) ((void *)(intptr_t)(x))
-#define PI(p) ((intptr_t)(p))
-
-/* For code that is not the test's main thread (coroutines, helper threads). */
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fputc('\n', stderr);                                                      \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
-#define CHECK_RC(expr, want)                                                    \
-  do {                                                                          \
-    int rc_ = (expr);                                                           \
-    CHECK(rc_ == (want), "%s returned %s, expected %s", #expr, weft_err_name(rc_), \
-          weft_err_name(want));                                                 \
-  } while (0)
-/* For the test's main thread. */
-#define ASSERT_RC(expr, want)                                                        \
-  do {                                                                               \
-    int rc_ = (expr);                                                                \
-    cr_assert_eq(rc_, (want), "%s returned %s, expected %s", #expr, weft_err_name(rc_), \
-                 weft_err_name(want));                                               \
-  } while (0)
-
-static void leak_check(void) {
-#if T_ASAN
-  cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks (above)");
-#endif
-}
-
-/* A Criterion test whose body is followed by the leak check. */
-#define RT_TEST(suite, name, ...)                                         \
-  static void suite##_##name##_body(void);                                \
-  Test(suite, name, ##__VA_ARGS__) {                                      \
-    suite##_##name##_body();                                              \
-    leak_check();                                                         \
-  }                                                                       \
-  static void suite##_##name##_body(void)
-
-/* Criterion's own main, except that in ASan builds the runner process (which
- * runs no weft code: each test runs in a worker process of its own) does
- * not report leaks at exit: Criterion 2.4's runner sometimes leaks an event
- * when tests run in parallel, which would fail the whole program. Workers
- * never run this main. */
-int main(int argc, char **argv) {
-#if T_ASAN
-  __lsan_disable();
-#endif
-  struct criterion_test_set *tests = criterion_initialize();
-  int ok = 1;
-  if (criterion_handle_args(argc, argv, true)) ok = criterion_run_all_tests(tests);
-  criterion_finalize(tests);
-  return ok ? 0 : 1;
-}
-
-/* The seed of a randomised test: WEFT_TEST_SEED if set, else fresh. */
-static uint64_t test_seed(void) {
-  const char *s = getenv("WEFT_TEST_SEED");
-  if (s && *s) return strtoull(s, NULL, 0);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ts.tv_sec << 20) ^
-         (uint64_t)getpid();
-}
-
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static weft_runtime *make_rt(unsigned workers) {
-  weft_runtime_config cfg;
-  weft_runtime_config_init(&cfg);
-  cfg.workers = workers;
-  weft_runtime *rt = NULL;
-  ASSERT_RC(weft_runtime_create(&rt, &cfg), 0);
-  cr_assert_not_null(rt);
-  cr_assert_eq(weft_runtime_workers(rt), workers);
-  return rt;
-}
-
-/* Spins (yielding the CPU) until *p >= v. A hang is caught by the test's timeout. */
-static void wait_at_least(atomic_int *p, int v) {
-  while (atomic_load(p) < v) sched_yield();
-}
-
-static void sleep_us(long us) {
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
-
-/* Runs fn(arg) on a new thread with a stack of `stack` bytes (0: default). */
-static pthread_t start_thread(void *(*fn)(void *), void *arg, size_t stack) {
-  pthread_attr_t a;
-  pthread_attr_init(&a);
-  if (stack) cr_assert_eq(pthread_attr_setstacksize(&a, stack), 0);
-  pthread_t t;
-  cr_assert_eq(pthread_create(&t, &a, fn, arg), 0);
-  pthread_attr_destroy(&a);
-  return t;
-}
+#include "support.h"
 
 /* ---- settling once ----------------------------------------------------------------- */
 
@@ -237,7 +112,7 @@ RT_TEST(future, concurrent_settles_one_wins, .timeout = 120) {
     pthread_t th[6];
     for (int i = 0; i < 6; i++) {
       sr[i] = (struct settle_racer){&r, i};
-      th[i] = start_thread(settle_racer_main, &sr[i], 0);
+      th[i] = start_thread(settle_racer_main, &sr[i]);
     }
     atomic_store(&r.go, 1);
     for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
@@ -279,7 +154,7 @@ RT_TEST(future, a_reference_held_by_another_thread) {
   weft_future *f;
   ASSERT_RC(weft_future_create(&f), 0);
   ASSERT_RC(weft_future_retain(f), 0);
-  pthread_t t = start_thread(resolve_and_release, f, 0);
+  pthread_t t = start_thread(resolve_and_release, f);
   void *v = NULL;
   ASSERT_RC(weft_await(f, &v), 0);
   cr_expect_eq(PI(v), 11);
@@ -358,7 +233,7 @@ ParameterizedTest(int *how, await_thread, blocks_until_another_thread_settles, .
   weft_future *f;
   ASSERT_RC(weft_future_create(&f), 0);
   struct settler s = {f, *how, 20000, 0};
-  pthread_t t = start_thread(settler_main, &s, 0);
+  pthread_t t = start_thread(settler_main, &s);
   void *v = NULL;
   int rc = weft_await(f, &v);
   /* The await cannot have returned before the settle began. */
@@ -395,7 +270,7 @@ RT_TEST(await_thread, many_threads_on_one_future, .timeout = 60) {
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
       a[i] = (struct thread_awaiter){f, &started, -1, NULL};
-      th[i] = start_thread(thread_awaiter_main, &a[i], 0);
+      th[i] = start_thread(thread_awaiter_main, &a[i]);
     }
     wait_at_least(&started, N);
     sleep_us(2000);
@@ -448,11 +323,11 @@ ParameterizedTest(int *how, await_task, many_tasks_and_threads_on_one_future, .t
   pthread_t th[NT];
   for (int i = 0; i < NT; i++) {
     ta[i] = (struct thread_awaiter){f, &started, -1, NULL};
-    th[i] = start_thread(thread_awaiter_main, &ta[i], 0);
+    th[i] = start_thread(thread_awaiter_main, &ta[i]);
   }
   wait_at_least(&started, m + NT);
   struct settler s = {f, *how, 1000, 0};
-  pthread_t st = start_thread(settler_main, &s, 0);
+  pthread_t st = start_thread(settler_main, &s);
   for (int i = 0; i < m; i++) {
     ASSERT_RC(weft_await(t[i], NULL), 0);
     cr_expect_eq(a[i].rc, settle_rc[*how], "task %d: %s", i, weft_err_name(a[i].rc));
@@ -490,7 +365,7 @@ RT_TEST(await_task, settle_races_suspension, .timeout = 180) {
     }
     int how = (int)(rng_next(&s) % 3);
     struct settler st = {f, how, (long)(rng_next(&s) % 50), 0};
-    pthread_t th = start_thread(settler_main, &st, 0);
+    pthread_t th = start_thread(settler_main, &st);
     for (int i = 0; i < M; i++) {
       ASSERT_RC(weft_await(t[i], NULL), 0);
       cr_assert_eq(a[i].rc, settle_rc[how], "round %d (seed %#llx), task %d: %s", round,
@@ -596,7 +471,7 @@ static void settle_head(weft_future *head, int where, void *(*how)(void *)) {
   if (where == 0) {
     how(head);
   } else if (where == 1) {
-    pthread_t t = start_thread(how, head, 64 * 1024);
+    pthread_t t = start_thread_stack(how, head, 64 * 1024);
     pthread_join(t, NULL);
   } else {
     weft_runtime *rt = make_rt(1);
@@ -797,7 +672,7 @@ RT_TEST(then, coroutine_awaits_the_end_of_a_chain, .timeout = 60) {
   weft_future *last = build_chain(head, &c);
   weft_future *t;
   ASSERT_RC(weft_runtime_spawn(rt, await_arg, last, &t), 0);
-  pthread_t th = start_thread(resolve_zero, head, 64 * 1024);
+  pthread_t th = start_thread_stack(resolve_zero, head, 64 * 1024);
   void *v = NULL;
   ASSERT_RC(weft_await(t, &v), 0);
   cr_expect_eq(PI(v), CHAIN_N);
@@ -865,7 +740,7 @@ RT_TEST(all, ten_thousand_resolved_from_another_thread_in_random_order, .timeout
   unsigned *order = shuffled(ALL_N, seed);
   /* All but the last, from another thread. */
   struct many m = {f, order, ALL_N - 1, -1};
-  pthread_t t = start_thread(settle_in_order, &m, 0);
+  pthread_t t = start_thread(settle_in_order, &m);
   pthread_join(t, NULL);
   cr_expect_eq(weft_future_status(all), WEFT_FUTURE_PENDING,
                "seed %#llx: all-of settled with one input still pending", (unsigned long long)seed);
@@ -889,7 +764,7 @@ RT_TEST(all, awaited_while_another_thread_resolves, .timeout = 60) {
   ASSERT_RC(weft_future_all(f, ALL_N, &all), 0);
   unsigned *order = shuffled(ALL_N, seed);
   struct many m = {f, order, ALL_N, -1};
-  pthread_t t = start_thread(settle_in_order, &m, 0);
+  pthread_t t = start_thread(settle_in_order, &m);
   ASSERT_RC(weft_await(all, NULL), 0);
   pthread_join(t, NULL);
   ASSERT_RC(weft_future_release(all), 0);
@@ -905,7 +780,7 @@ RT_TEST(all, one_failure_fails_it, .timeout = 60) {
   unsigned *order = shuffled(ALL_N, seed);
   /* Half settle, one of them failing; the rest stay pending. */
   struct many m = {f, order, ALL_N / 2, (long)(rng_next(&s) % (ALL_N / 2))};
-  pthread_t t = start_thread(settle_in_order, &m, 0);
+  pthread_t t = start_thread(settle_in_order, &m);
   pthread_join(t, NULL);
   cr_expect_eq(weft_future_status(all), WEFT_FUTURE_FAILED, "seed %#llx", (unsigned long long)seed);
   ASSERT_RC(weft_future_result(all, NULL), EIO);
@@ -1067,7 +942,7 @@ RT_TEST(any, racing_resolvers, .timeout = 120) {
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
       r[i] = (struct any_racer){f[i], &go, i};
-      th[i] = start_thread(any_racer_main, &r[i], 0);
+      th[i] = start_thread(any_racer_main, &r[i]);
     }
     atomic_store(&go, 1);
     void *v = NULL, *tv = NULL;
