@@ -92,6 +92,8 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     memset(w, 0, sizeof *w);
     weft__deque_init(&w->dq);
     weft__timers_init(&w->timers);
+    weft__freelist_init(&w->free_tasks, 1);
+    weft__freelist_init(&w->free_nodes, 0);
     w->rt = rt;
     w->index = i;
     w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)rt;

@@ -777,12 +777,18 @@ int weft__task_cancel(struct weft__task *t) {
 
 /* ---- free lists ---------------------------------------------------------------------
  * Tasks and waiter nodes come from the current worker's free lists (owner
- * only: no atomics), and go back to the list of whichever worker frees
- * them; elsewhere, and under AddressSanitizer (so that a use after free is
- * still caught), malloc and free. */
+ * only: no atomics), else from its slabs (slab.h: bump allocation in 64 KiB
+ * blocks), and go back to the list of whichever worker frees them, or to
+ * their block when that list is full. Plain threads (spawning from outside)
+ * share one slab per kind under a lock. Under AddressSanitizer: malloc and
+ * free, so that a use after free is still caught. */
 #define WEFT__FREELIST_MAX 1024
 
-static void *weft__fl_get(struct weft__freelist *fl, size_t size) {
+static pthread_mutex_t weft__outside_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct weft__slab weft__outside_slab[2];
+
+static void *weft__fl_get(struct weft__freelist *fl, int kind) {
+  size_t size = kind ? sizeof(struct weft__task) : sizeof(struct weft__task_waiter);
 #if !WEFT__ASAN
   if (fl && fl->head) {
     void *p = fl->head;
@@ -790,10 +796,17 @@ static void *weft__fl_get(struct weft__freelist *fl, size_t size) {
     fl->n--;
     return p;
   }
+  if (fl) return weft__slab_alloc(&fl->slab);
+  pthread_mutex_lock(&weft__outside_lock);
+  struct weft__slab *s = &weft__outside_slab[kind];
+  if (!s->size) weft__slab_init(s, size);
+  void *p = weft__slab_alloc(s);
+  pthread_mutex_unlock(&weft__outside_lock);
+  return p;
 #else
   (void)fl;
-#endif
   return malloc(size);
+#endif
 }
 
 static void weft__fl_put(struct weft__freelist *fl, void *p) {
@@ -804,19 +817,28 @@ static void weft__fl_put(struct weft__freelist *fl, void *p) {
     fl->n++;
     return;
   }
+  weft__slab_free(p);
 #else
   (void)fl;
-#endif
   free(p);
+#endif
 }
 
+/* The worker is exiting: everything goes back to its blocks. */
 static void weft__fl_drain(struct weft__freelist *fl) {
   while (fl->head) {
     void *p = fl->head;
     fl->head = *(void **)p;
-    free(p);
+    weft__slab_free(p);
   }
   fl->n = 0;
+  weft__slab_fini(&fl->slab);
+}
+
+void weft__freelist_init(struct weft__freelist *fl, int tasks) {
+  fl->head = NULL;
+  fl->n = 0;
+  weft__slab_init(&fl->slab, tasks ? sizeof(struct weft__task) : sizeof(struct weft__task_waiter));
 }
 
 static struct weft__freelist *weft__my_list(int tasks) {
@@ -824,13 +846,9 @@ static struct weft__freelist *weft__my_list(int tasks) {
   return w ? (tasks ? &w->free_tasks : &w->free_nodes) : NULL;
 }
 
-struct weft__task *weft__task_alloc(void) {
-  return weft__fl_get(weft__my_list(1), sizeof(struct weft__task));
-}
+struct weft__task *weft__task_alloc(void) { return weft__fl_get(weft__my_list(1), 1); }
 void weft__task_free(struct weft__task *t) { weft__fl_put(weft__my_list(1), t); }
-static struct weft__task_waiter *weft__node_get(void) {
-  return weft__fl_get(weft__my_list(0), sizeof(struct weft__task_waiter));
-}
+static struct weft__task_waiter *weft__node_get(void) { return weft__fl_get(weft__my_list(0), 0); }
 static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_list(0), n); }
 
 /* ---- the scheduler loop ----------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include "deque.h"
 #include "inject.h"
 #include "park.h"
+#include "slab.h"
 #include "task.h"
 #include "timer.h"
 #include "trace.h"
@@ -34,7 +35,9 @@
 struct weft__freelist {
   void *head;
   unsigned n;
+  struct weft__slab slab; /* where new objects come from when the list is empty */
 };
+void weft__freelist_init(struct weft__freelist *fl, int tasks);
 
 /* Statistics: written by the owner only (load + store, no lock prefix),
  * read by anyone with relaxed loads. */

@@ -1,0 +1,71 @@
+/* slab — see slab.h. */
+#include "slab.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+#define WEFT__SLAB_BLOCK ((size_t)64 * 1024)
+
+struct weft__slab_block {
+  /* Objects of this block not yet freed, counting the ones not yet carved
+   * (they are "freed" all at once when the carver lets the block go). */
+  atomic_long live;
+};
+
+/* Objects start past the header, 16-aligned. */
+#define WEFT__SLAB_HDR ((sizeof(struct weft__slab_block) + 63) & ~(size_t)63)
+
+void weft__slab_init(struct weft__slab *s, size_t size) {
+  s->size = (size + 15) & ~(size_t)15;
+  s->cur = s->end = NULL;
+  s->block = NULL;
+}
+
+static void weft__block_put(struct weft__slab_block *b, long n) {
+  /* acq_rel: every thread's last use of an object of b happens-before the
+   * free of b by whoever brings the count to zero. */
+  if (atomic_fetch_sub_explicit(&b->live, n, memory_order_acq_rel) == n) free(b);
+}
+
+/* Lets the current block go: its uncarved objects will never be freed one
+ * by one, so they are subtracted now. */
+static void weft__slab_retire(struct weft__slab *s) {
+  if (!s->block) return;
+  long left = (long)((size_t)(s->end - s->cur) / s->size);
+  struct weft__slab_block *b = s->block;
+  s->block = NULL;
+  s->cur = s->end = NULL;
+  if (left) weft__block_put(b, left);
+}
+
+void *weft__slab_alloc(struct weft__slab *s) {
+  if (s->cur == s->end) {
+    weft__slab_retire(s);
+    struct weft__slab_block *b = aligned_alloc(WEFT__SLAB_BLOCK, WEFT__SLAB_BLOCK);
+    if (!b) return NULL;
+    /* Fault the block in with one system call rather than one page fault
+     * per 4 KiB as objects are carved (fresh memory on a spawn burst; page
+     * faults are slow in a VM). Older kernels say EINVAL: no harm. */
+    (void)madvise(b, WEFT__SLAB_BLOCK, MADV_POPULATE_WRITE);
+    size_t n = (WEFT__SLAB_BLOCK - WEFT__SLAB_HDR) / s->size;
+    atomic_init(&b->live, (long)n);
+    s->block = b;
+    s->cur = (char *)b + WEFT__SLAB_HDR;
+    s->end = s->cur + n * s->size;
+  }
+  void *p = s->cur;
+  s->cur += s->size;
+  return p;
+}
+
+void weft__slab_free(void *p) {
+  weft__block_put((struct weft__slab_block *)((uintptr_t)p & ~(uintptr_t)(WEFT__SLAB_BLOCK - 1)), 1);
+}
+
+void weft__slab_fini(struct weft__slab *s) { weft__slab_retire(s); }
