@@ -5,7 +5,8 @@
  * event kind, and one payload word) to its own buffer: no locks, no shared
  * cache lines, no formatting on the hot path. Threads that are not workers
  * (the main thread spawning a root, a plain thread resolving a future)
- * append to one buffer under a mutex. Buffers grow by chunks; past a cap
+ * append to one buffer under a mutex. Buffers grow by 2 MiB chunks (huge
+ * pages where the system allows: one page fault per chunk); past a cap
  * (WEFT_TRACE_MAX_MB, 512 MiB per buffer by default) records are counted as
  * dropped — reported in the trace and on stderr, never silently lost.
  * Compiled in (CMake WEFT_TRACE), tracing costs one predictable branch per
