@@ -4,6 +4,10 @@
 //                            unbuffered channels (send, receive on each
 //                            side); time per round trip. Baseline: BM_Yield
 //                            (two switches make one round trip's floor).
+//   BM_ChanPingPongDeadline  the same with weft_chan_send_until /
+//                            weft_chan_recv_until and a deadline that never
+//                            comes: the cost of arming and removing a timer
+//                            on every wait. Baseline: BM_ChanPingPong.
 //   BM_MutexUncontended      weft_mutex_lock + weft_mutex_unlock, one
 //                            thread; baseline BM_PthreadMutexUncontended.
 //   BM_MutexContended        8 tasks on 2 workers incrementing one counter
@@ -46,14 +50,23 @@ uint64_t now_ns() {
 struct PingPong {
   weft_chan *ping, *pong;
   long rounds;
+  bool timed; // the _until calls, with `deadline`
+  uint64_t deadline;
 };
+
+int pp_send(PingPong *p, weft_chan *ch, void *v) {
+  return p->timed ? weft_chan_send_until(ch, v, p->deadline) : weft_chan_send(ch, v);
+}
+int pp_recv(PingPong *p, weft_chan *ch, void **v) {
+  return p->timed ? weft_chan_recv_until(ch, p->deadline, v) : weft_chan_recv(ch, v);
+}
 
 void *pong_task(void *arg) {
   auto *p = static_cast<PingPong *>(arg);
   void *v;
   for (long i = 0; i < p->rounds; i++) {
-    weft_chan_recv(p->ping, &v);
-    weft_chan_send(p->pong, v);
+    pp_recv(p, p->ping, &v);
+    pp_send(p, p->pong, v);
   }
   return nullptr;
 }
@@ -64,18 +77,18 @@ void *ping_root(void *arg) {
   weft_spawn(pong_task, p, &t);
   void *v;
   for (long i = 0; i < p->rounds; i++) {
-    weft_chan_send(p->ping, reinterpret_cast<void *>(i));
-    weft_chan_recv(p->pong, &v);
+    pp_send(p, p->ping, reinterpret_cast<void *>(i));
+    pp_recv(p, p->pong, &v);
   }
   weft_await(t, nullptr);
   weft_future_release(t);
   return nullptr;
 }
 
-void BM_ChanPingPong(benchmark::State &state) {
+void chan_ping_pong(benchmark::State &state, bool timed) {
   weft_runtime *rt = make_rt(state, 1);
   if (!rt) return;
-  PingPong p{nullptr, nullptr, 100000};
+  PingPong p{nullptr, nullptr, 100000, timed, weft_now() + 3600ull * 1000000000ull};
   weft_chan_create(&p.ping, 0, 0);
   weft_chan_create(&p.pong, 0, 0);
   for (auto _ : state) weft_run_until_complete(rt, ping_root, &p, nullptr);
@@ -87,7 +100,12 @@ void BM_ChanPingPong(benchmark::State &state) {
   weft_chan_destroy(p.pong);
   weft_runtime_destroy(rt);
 }
+
+void BM_ChanPingPong(benchmark::State &state) { chan_ping_pong(state, false); }
 BENCHMARK(BM_ChanPingPong)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_ChanPingPongDeadline(benchmark::State &state) { chan_ping_pong(state, true); }
+BENCHMARK(BM_ChanPingPongDeadline)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- uncontended mutex ---------------------------------------------------------------
 void BM_MutexUncontended(benchmark::State &state) {
