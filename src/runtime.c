@@ -4,9 +4,9 @@
  * Shutdown. weft_runtime_destroy refuses new spawns, marks every task as
  * cancelled (rt->cancel_all: tasks not started never start; running ones
  * see ECANCELED at their next await or yield), wakes the tasks suspended on
- * futures that might never settle (those registered in rt->wait_head; a
- * task waiting for another task of this runtime is woken when that one
- * ends), and waits for quiescence: every worker parked, twice in a row
+ * futures that might never settle, or sleeping (registered with the worker
+ * they suspended on; a task waiting for another task of this runtime is
+ * woken when that one ends), and waits for quiescence: every worker parked, twice in a row
  * with the same park generation, and the live-task count zero. Each worker
  * adds its own spawned-minus-finished count to rt->live before it parks,
  * so while all are parked the count is exact; two identical scans prove
@@ -38,7 +38,6 @@ static void weft__runtime_free(weft_runtime *rt) {
     free(rt->workers);
   }
   weft__inject_destroy(&rt->inject);
-  pthread_mutex_destroy(&rt->wait_lock);
   free(rt->trace_bufs);
   free(rt->park_scan);
   free(rt);
@@ -69,7 +68,6 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   rt->stack_size = stack;
   weft__inject_init(&rt->inject);
   weft__park_init(&rt->park);
-  pthread_mutex_init(&rt->wait_lock, NULL);
   atomic_init(&rt->nspinning, 0);
   atomic_init(&rt->nidle, 0);
   atomic_init(&rt->live, 0);
@@ -92,6 +90,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     memset(w, 0, sizeof *w);
     weft__deque_init(&w->dq);
     weft__timers_init(&w->timers);
+    weft__spin_init(&w->reg_lock);
     weft__freelist_init(&w->free_tasks, 1);
     weft__freelist_init(&w->free_nodes, 0);
     w->rt = rt;
@@ -151,7 +150,7 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
   atomic_init(&t->wait, WEFT__W_RUNNING);
   t->wait_gen = 0;
   t->reg_prev = t->reg_next = NULL;
-  t->registered = 0;
+  t->reg_home = NULL;
   struct weft__worker *w = weft__worker_current();
   if (w && w->rt == rt) {
     w->live_delta++;
@@ -258,12 +257,6 @@ int weft_runtime_stats(const weft_runtime *rt, weft_worker_stats *total,
 }
 
 /* ---- destroying ------------------------------------------------------------------- */
-
-static void weft__cancel_registered(weft_runtime *rt) {
-  pthread_mutex_lock(&rt->wait_lock);
-  for (struct weft__task *t = rt->wait_head; t; t = t->reg_next) weft__task_cancel(t);
-  pthread_mutex_unlock(&rt->wait_lock);
-}
 
 /* One scan: 1 if every worker is parked; their generations go to gens[]. */
 static int weft__scan_parked(weft_runtime *rt, unsigned *gens) {

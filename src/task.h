@@ -91,11 +91,11 @@ struct weft__task {
   atomic_uint wait;          /* see WEFT__W_* */
   uint32_t wait_gen;         /* owner-only: generation of the current wait */
   uint64_t trace_id;         /* its id in the trace (0 when not traced) */
-  /* Registration in the runtime's list of tasks waiting on futures that
-   * are not tasks of the same runtime (only those can wait for ever; see
-   * weft_runtime_destroy). Under rt->wait_lock. */
+  /* Registration in a worker's list of tasks waiting on something that
+   * may never happen — a future that is not a task of the same runtime, a
+   * sleep (see weft_runtime_destroy). Under reg_home->reg_lock. */
   struct weft__task *reg_prev, *reg_next;
-  int registered;
+  struct weft__worker *reg_home; /* the worker whose list holds it, or NULL */
 };
 
 static inline struct weft__task *weft__as_task(weft_future *f) {

@@ -76,6 +76,12 @@ struct weft__worker {
    * worker, removed by the woken task (timer.h). */
   _Alignas(WEFT__CACHELINE) struct weft__timers timers;
 
+  /* Tasks that suspended here on something that may never happen: linked
+   * by the owner (post-switch action of the await), unlinked by the task
+   * when it resumes (on any worker), walked by weft_runtime_destroy. */
+  _Alignas(WEFT__CACHELINE) weft__spin reg_lock;
+  struct weft__task *reg_head;
+
   /* Read by weft_runtime_stats from any thread. */
   _Alignas(WEFT__CACHELINE) struct weft__stats stats;
 
@@ -108,9 +114,6 @@ struct weft_runtime {
   struct weft__tbuf **trace_bufs; /* the workers' buffers, handed to the writer */
   unsigned *park_scan;            /* 2 x nworkers: weft_runtime_destroy's scans */
 
-  /* Tasks suspended on futures that are not tasks of this runtime. */
-  pthread_mutex_t wait_lock;
-  struct weft__task *wait_head;
 };
 
 /* The worker the calling thread is, or NULL. See the TLS rule above. */
@@ -126,6 +129,10 @@ void weft__worker_join(struct weft__worker *w);
 /* Makes a new task runnable: on the calling worker's deque if it is one of
  * rt's, else through the injection queue. 0, or ENOMEM (not queued). */
 int weft__task_submit(weft_runtime *rt, struct weft__task *t);
+
+/* weft_runtime_destroy: cancels every task registered as waiting on
+ * something that may never happen (worker.c, weft__register). */
+void weft__cancel_registered(weft_runtime *rt);
 
 /* Tells idle workers there is work, if nobody is already looking. */
 void weft__notify(weft_runtime *rt);
