@@ -505,6 +505,18 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
     case WEFT__TK_END_AWAIT:
       weft__w_slice(w, tid, o, ts, "await", r->arg, 0);
       break;
+    case WEFT__TK_JOIN:
+      /* The open slice's task depends on r->arg from here on; the slice
+       * goes on (the await did not switch). */
+      if (o->open && r->arg) {
+        weft__w_instant(w, tid, ts, "join", "join");
+        weft__w_str(w, ",\"args\":{\"task\":");
+        weft__w_u64(w, o->task);
+        weft__w_str(w, ",\"awaits\":");
+        weft__w_u64(w, r->arg);
+        weft__w_str(w, "}}");
+      }
+      break;
     case WEFT__TK_END_YIELD:
       weft__w_slice(w, tid, o, ts, "yield", 0, 0);
       break;

@@ -43,7 +43,8 @@ enum weft__tk {
   WEFT__TK_STEAL,        /* arg: victim | count << 16 | victim's deque size after << 32 */
   WEFT__TK_INJECT,       /* arg: count */
   WEFT__TK_PARK,
-  WEFT__TK_UNPARK
+  WEFT__TK_UNPARK,
+  WEFT__TK_JOIN          /* arg: awaited task id; an await that returned at once (settled) */
 };
 
 struct weft__trec {

@@ -4,12 +4,22 @@
 usage: check_trace.py TRACE WORKERS
 
 fib(15) spawns one task per call with n >= 2, plus its root; the tree is a
-root, 4 branches and 12 leaves. Every task completes once; every spawn flow
-joins a spawn of task X to the start of a run slice of X; slices on one
-track never overlap; per-worker busy time is at most the wall time."""
+root, 4 branches and 12 leaves; the fork-join is a root and one child
+("join child"). Every task completes once; every spawn flow joins a spawn of
+task X to the start of a run slice of X; slices on one track never overlap;
+per-worker busy time is at most the wall time; join instants sit inside a
+slice of their task, after the joined task's last slice; the fork-join's
+dependency is recorded (on one worker: as a join instant) and, when the
+weft-trace tool is found (WEFT_TRACE_TOOL, else beside this build's tests),
+its span is at least the known path child + after-join."""
 import collections
 import json
+import os
+import subprocess
 import sys
+
+JOIN_CHILD_MS = 20  # tests/trace_program.c
+JOIN_AFTER_MS = 10
 
 
 def fib_spawns(n, memo={}):
@@ -37,7 +47,7 @@ def main():
     for i in range(workers):
         assert names.get(i + 1) == "weft-w%d" % i, names
 
-    expected_tasks = (1 + fib_spawns(15)) + (1 + 4 + 12)
+    expected_tasks = (1 + fib_spawns(15)) + (1 + 4 + 12) + (1 + 1)
     spawns = [e for e in ev if e["ph"] == "i" and e["cat"] == "spawn"]
     completes = [e for e in ev if e["ph"] == "i" and e["cat"] == "complete"]
     spawned = collections.Counter(e["args"]["task"] for e in spawns)
@@ -46,7 +56,7 @@ def main():
     assert completed == spawned, "every spawned task completes exactly once"
     assert all(e["args"]["err"] == 0 for e in completes)
     roots = [e for e in spawns if e["args"]["parent"] == 0]
-    assert len(roots) == 2 and all(e["tid"] == 0 for e in roots), roots
+    assert len(roots) == 3 and all(e["tid"] == 0 for e in roots), roots
     assert max(e["args"]["depth"] for e in spawns) == 14, "fib(15)'s spawn chain is 14 deep"
 
     slices = [e for e in ev if e["ph"] == "X"]
@@ -91,7 +101,54 @@ def main():
     for tid, spans in by_track.items():
         busy = sum(b - a for a, b in spans)
         assert busy <= wall + 0.01, "worker %d busy %.3f us > wall %.3f us" % (tid, busy, wall)
-    print("trace ok: %d tasks, %d slices, %d events" % (expected_tasks, len(slices), len(ev)))
+    # Joins: inside a slice of their task on their track, after the joined
+    # task's last slice.
+    joins = [e for e in ev if e["ph"] == "i" and e["cat"] == "join"]
+    last_end = collections.defaultdict(float)
+    for e in slices:
+        t = e["args"]["task"]
+        last_end[t] = max(last_end[t], e["ts"] + e["dur"])
+    for j in joins:
+        t, x = j["args"]["task"], j["args"]["awaits"]
+        assert t in spawned and x in spawned and t != x, j
+        assert any(e["args"]["task"] == t and e["tid"] == j["tid"]
+                   and e["ts"] - 0.0015 <= j["ts"] <= e["ts"] + e["dur"] + 0.0015 for e in slices), \
+            "join outside a slice of its task: %s" % j
+        assert j["ts"] >= last_end[x] - 0.0015, "join before the joined task ended: %s" % j
+
+    # The fork-join with a known span.
+    (child,) = {e["args"]["task"] for e in slices if e["name"] == "join child"}
+    root = next(e["args"]["parent"] for e in spawns if e["args"]["task"] == child)
+    assert root in {e["args"]["task"] for e in roots}, "the join child's parent is a root"
+    by_join = [j for j in joins if j["args"]["task"] == root and j["args"]["awaits"] == child]
+    by_await = [e for e in slices if e["args"]["task"] == root
+                and e["args"].get("awaits") == child and e["args"]["end"] in ("await", "inline")]
+    assert len(by_join) + len(by_await) == 1, "the root's await of its child is recorded once"
+    if workers == 1:
+        assert len(by_join) == 1, "on one worker the child has finished when the root awaits it"
+    dep_at = by_join[0]["ts"] if by_join else min(e["ts"] + e["dur"] for e in by_await)
+    child_us = sum(e["dur"] for e in slices if e["args"]["task"] == child)
+    after_us = sum(min(e["dur"], e["ts"] + e["dur"] - dep_at) for e in slices
+                   if e["args"]["task"] == root and e["ts"] + e["dur"] > dep_at)
+    assert child_us >= JOIN_CHILD_MS * 1000 and after_us >= JOIN_AFTER_MS * 1000, (child_us, after_us)
+    path_us = child_us + after_us
+
+    tool = os.environ.get("WEFT_TRACE_TOOL") or os.path.join(
+        os.path.dirname(os.path.abspath(path)), "..", "tools", "weft-trace", "weft-trace")
+    if os.access(tool, os.X_OK):
+        out = subprocess.run([tool, "summary", "--json", path], check=True, capture_output=True,
+                             text=True).stdout
+        summ = json.loads(out)
+        span_us = summ["span_ns"] / 1000.0
+        assert span_us >= path_us - 5, "span %.0f us < the known path %.0f us" % (span_us, path_us)
+        assert span_us <= summ["work_ns"] / 1000.0 + 5, summ
+        assert summ["unresolved_joins"] == 0, summ
+        print("span %.1f ms (known path %.1f ms), work %.1f ms" %
+              (span_us / 1000, path_us / 1000, summ["work_ns"] / 1e6))
+    else:
+        print("weft-trace not found at %s: span not checked" % tool)
+    print("trace ok: %d tasks, %d slices, %d joins, %d events" %
+          (expected_tasks, len(slices), len(joins), len(ev)))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
  *                awaiting it: work = span, parallelism 1
  *   independent  a root spawning n equal children and joining them:
  *                parallelism close to n; busy time, steals taken and given
+ *   join         an await that returned at once (a join instant inside a
+ *                slice): the path goes through the joined task; without
+ *                the instant the span would be short by the joined path
  *   latency      known spawn -> run and wake -> resume delays: nearest-rank
  *                p50/p90/p99/max; run-length percentiles
  *   generated    weft-trace-gen's work and span, exactly
@@ -385,6 +388,65 @@ Test(trace_tool, independent_children_have_parallelism_n) {
   const char *s64 = strstr(j, "{\"workers\": 64,");
   cr_assert_not_null(s64);
   cr_expect(jnum(s64, NULL, "bound") > par - 1e-4 && jnum(s64, NULL, "bound") < par + 1e-4);
+  free(j);
+}
+
+/* ---- join: an await that returned at once ------------------------------------------------ */
+
+enum { JN_SPAWN = 10, JN_A = 20, JN_D = 100000, JN_PRE = 10, JN_TAIL = 50000 };
+
+/* The root (task 1, worker 0) spawns task 2 at JN_SPAWN, suspends at JN_A
+ * on something that is no task (no "awaits"); task 2 is stolen by worker 1
+ * and runs JN_D; the root is woken after it, runs JN_PRE, awaits task 2 —
+ * finished: a join instant, no switch — and runs JN_TAIL more in the same
+ * slice. Also a join of the root on itself and one outside any slice of
+ * its task's: both ignored or clamped, never a crash. */
+static void write_join(const char *path) {
+  tw_t w;
+  tw_open(&w, path, 2);
+  spawn(&w, 1, JN_SPAWN, 2, 1, 1);
+  flow(&w, 's', "spawn", 1, JN_SPAWN, 2);
+  slice(&w, 1, 0, JN_A, 1, "await", 0, 0);
+  int64_t c0 = JN_SPAWN + 100, c1 = c0 + JN_D;
+  flow(&w, 'f', "spawn", 2, c0, 2);
+  slice(&w, 2, c0, JN_D, 2, "done", 0, 1);
+  complete(&w, 2, c1, 2);
+  int64_t b = c1 + 50;
+  wake(&w, 2, c1, 1, 1, b);
+  ev(&w, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":1,\"ts\":%s,\"cat\":\"join\",\"name\":\"join\","
+         "\"args\":{\"task\":1,\"awaits\":2}}",
+     us(b + JN_PRE));
+  ev(&w, "{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":1,\"ts\":%s,\"cat\":\"join\",\"name\":\"join\","
+         "\"args\":{\"task\":1,\"awaits\":1}}",
+     us(b + JN_PRE + 1));
+  slice(&w, 1, b, JN_PRE + JN_TAIL, 1, "done", 0, 0);
+  complete(&w, 1, b + JN_PRE + JN_TAIL, 1);
+  tw_close(&w);
+}
+
+Test(trace_tool, join_instant_puts_the_joined_task_on_the_path) {
+  PATH(p, "join.json");
+  write_join(p);
+  char *j = summary_json(p);
+  int64_t work = JN_A + JN_D + JN_PRE + JN_TAIL;
+  /* spawn at JN_SPAWN, the child's JN_D, then the root's tail after the
+   * join; without the join: max(JN_SPAWN + JN_D, JN_A + JN_PRE + JN_TAIL) */
+  int64_t span = JN_SPAWN + JN_D + JN_TAIL;
+  cr_expect_eq((int64_t)jnum(j, NULL, "work_ns"), work, "work\n%s", j);
+  cr_expect_eq((int64_t)jnum(j, NULL, "span_ns"), span, "span\n%s", j);
+  cr_expect_eq((int)jnum(j, NULL, "joins"), 1, "joins\n%s", j);
+  cr_expect_eq((int)jnum(j, NULL, "unresolved_joins"), 0, "unresolved\n%s", j);
+  cr_expect_eq((int64_t)lane_num(j, 1, "busy_ns"), JN_A + JN_PRE + JN_TAIL, "a join does not end a run");
+  cr_expect_eq((int)lane_num(j, 1, "runs"), 2);
+  cr_expect_eq((int)jnum(j, NULL, "ignored_events"), 0, "a join is a known event\n%s", j);
+  /* the general scanner reads the join as the fast path does */
+  PATH(g, "join-general.out");
+  const char *cmd[] = {WEFT_TRACE_TOOL, "summary", "--json", p, NULL};
+  int st = run_env(g, path_in("err"), cmd, "WEFT_TRACE_NO_FAST=1");
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char *k = slurp(g, NULL);
+  cr_expect_str_eq(k, j, "the general scanner reads the join differently");
+  free(k);
   free(j);
 }
 

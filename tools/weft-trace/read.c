@@ -467,7 +467,10 @@ enum {
   A_PARENT = 1 << 12, A_VICTIM = 1 << 13, A_COUNT = 1 << 14, A_ERR = 1 << 15,
   A_NAME = 1 << 16, A_OPEN = 1 << 17
 };
-enum { CAT_OTHER, CAT_RUN, CAT_SPAWN, CAT_FLOW, CAT_WAKE, CAT_COMPLETE, CAT_STEAL, CAT_INJECT, CAT_PARK };
+enum {
+  CAT_OTHER, CAT_RUN, CAT_SPAWN, CAT_FLOW, CAT_WAKE, CAT_COMPLETE, CAT_STEAL, CAT_INJECT, CAT_PARK,
+  CAT_JOIN
+};
 
 typedef struct {
   unsigned have;
@@ -488,6 +491,7 @@ static int cat_of(str_t c) {
     if (IS(c, "flow")) return CAT_FLOW;
     if (IS(c, "wake")) return CAT_WAKE;
     if (IS(c, "park")) return CAT_PARK;
+    if (IS(c, "join")) return CAT_JOIN;
     return CAT_OTHER;
   case 5:
     if (IS(c, "spawn")) return CAT_SPAWN;
@@ -744,6 +748,7 @@ static const char *fast_event(const char *p, const char *e, ev_t *ev) {
       else if (IS(k, "err")) FINT(ev->err, A_ERR);
       else if (IS(k, "victim")) FINT(ev->victim, A_VICTIM);
       else if (IS(k, "count")) FINT(ev->count, A_COUNT);
+      else if (IS(k, "awaits")) FINT(ev->awaits, A_AWAITS);
       else return NULL;
     }
   }
@@ -1044,6 +1049,20 @@ static void add_event(ctx_t *c, ev_t *ev, long line) {
   case CAT_INJECT:
     lane->injects++;
     break;
+  case CAT_JOIN: {
+    NEED(A_TASK, "join without args.task");
+    NEED(A_AWAITS, "join without args.awaits");
+    if (ev->task <= 0 || ev->awaits <= 0)
+      wt_die_line(t->path, line, "join task ids %lld, %lld are not both positive",
+                  (long long)ev->task, (long long)ev->awaits);
+    int32_t ai = task_ref(t, ev->awaits);
+    int32_t ti = task_ref(t, ev->task);
+    if (ti == ai) break; /* a task cannot wait for itself; nothing to join */
+    if (t->njoins >= INT32_MAX) wt_die("%s: too many joins", t->path);
+    wt_grow(&t->joins, &t->joins_cap, t->njoins + 1, sizeof *t->joins);
+    t->joins[t->njoins++] = (wt_join){ev->ts, ti, ai};
+    break;
+  }
   case CAT_PARK:
     if (!(ev->have & H_NAME)) {
       t->ignored++;
@@ -1261,6 +1280,7 @@ void wt_trace_free(wt_trace *t) {
   free(t->slices);
   free(t->marks);
   free(t->wakes);
+  free(t->joins);
   wt_map_free(&t->task_map);
   for (int i = 0; i <= WT_DIRECT_HI; i++) free(t->direct[i]);
   wt_map_free(&t->wake_map);

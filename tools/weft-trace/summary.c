@@ -199,6 +199,53 @@ static void sort_runs(dag_t *d, size_t nt) {
   free(tmp);
 }
 
+static int64_t join_task(const void *ctx, uint32_t i) {
+  return ((const wt_trace *)ctx)->joins[i].task;
+}
+static int64_t join_ts(const void *ctx, uint32_t i) { return ((const wt_trace *)ctx)->joins[i].ts; }
+
+/* A join instant (an await that returned at once) splits its task's slice
+ * there: the piece before ends as if it awaited the joined task, so the
+ * walk makes the piece after depend on it like any resumed await. A join
+ * belongs to the last slice that starts at or before it (clamped into it:
+ * the writer records it while that slice is open). Each join adds one
+ * piece. */
+static void split_at_joins(const wt_trace *t, dag_t *d, size_t nt) {
+  size_t *jstart;
+  uint32_t *jidx;
+  wt_group_by(t->njoins, nt, join_task, t, &jstart, &jidx);
+  wt_sort_groups(jidx, jstart, nt, join_ts, t);
+  size_t total = d->sl_start[nt] + t->njoins;
+  dslice_t *out = wt_xmalloc(total * sizeof *out + 1);
+  size_t *ostart = wt_xcalloc(nt + 2, sizeof *ostart);
+  size_t k = 0;
+  for (size_t g = 0; g < nt; g++) {
+    ostart[g] = k;
+    const dslice_t *a = d->sl + d->sl_start[g];
+    size_t n = d->sl_start[g + 1] - d->sl_start[g];
+    size_t j = jstart[g], je = jstart[g + 1];
+    for (size_t i = 0; i < n; i++) {
+      int64_t until = i + 1 < n ? a[i + 1].ts : INT64_MAX, done = 0;
+      for (; j < je && (t->joins[jidx[j]].ts < until || i + 1 == n); j++) {
+        int64_t off = t->joins[jidx[j]].ts - a[i].ts;
+        if (off < done) off = done;
+        if (off > a[i].dur) off = a[i].dur;
+        out[k++] = (dslice_t){a[i].ts + done, off - done, t->joins[jidx[j]].awaits, WT_END_AWAIT};
+        done = off;
+      }
+      out[k++] = (dslice_t){a[i].ts + done, a[i].dur - done, a[i].awaits, a[i].end};
+    }
+    /* (the joins of a task with no slices split nothing) */
+  }
+  ostart[nt] = k;
+  free(d->sl);
+  free(d->sl_start);
+  d->sl = out;
+  d->sl_start = ostart;
+  free(jstart);
+  free(jidx);
+}
+
 static void drain(dag_t *d) {
   while (d->sp) walk(d, d->stack[--d->sp]);
 }
@@ -228,6 +275,7 @@ static void work_span(wt_trace *t, wt_stats *st) {
     if (k->has_spawn && k->parent >= 0) d.ch[d.ch_start[k->parent + 1]++] = (dchild_t){k->spawn_ts, (int32_t)i};
   }
   sort_runs(&d, nt);
+  if (t->njoins) split_at_joins(t, &d, nt);
   d.cur = wt_xcalloc(nt, sizeof *d.cur);
   d.pos = wt_xcalloc(nt, sizeof *d.pos);
   d.cpos = wt_xcalloc(nt, sizeof *d.cpos);

@@ -45,6 +45,13 @@ typedef struct {
   uint8_t has_spawn, has_flow_s, has_flow_f;
 } wt_task;
 
+/* A join instant: an await that returned at once (the awaited task had
+ * finished). From ts on, `task` depends on `awaits`. */
+typedef struct {
+  int64_t ts;
+  int32_t task, awaits; /* dense indices */
+} wt_join;
+
 /* A wake flow: "s" at the wake, "f" at the resume. */
 typedef struct {
   int64_t s, f;
@@ -107,6 +114,9 @@ typedef struct {
   /* steals, parks, unparks */
   wt_mark *marks;
   size_t nmarks, marks_cap;
+  /* join instants */
+  wt_join *joins;
+  size_t njoins, joins_cap;
   /* wake flows */
   wt_wake *wakes;
   size_t nwakes, wakes_cap;
