@@ -107,7 +107,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     free(path);
     rt->trace_bufs = calloc(n, sizeof *rt->trace_bufs);
     for (unsigned i = 0; !rc && rt->trace_bufs && i < n; i++) {
-      rt->workers[i]->tb = rt->trace_bufs[i] = weft__tbuf_new();
+      rt->workers[i]->tb = rt->trace_bufs[i] = weft__tbuf_new(rt->trace);
       rt->workers[i]->use_tsc = rt->trace->use_tsc;
       if (!rt->trace_bufs[i]) rc = ENOMEM;
     }

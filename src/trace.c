@@ -53,12 +53,6 @@ static size_t weft__trace_cap(void) {
   return (size_t)(mb > 0 ? mb : 512) << 20;
 }
 
-struct weft__tbuf *weft__tbuf_new(void) {
-  struct weft__tbuf *b = calloc(1, sizeof *b);
-  if (b) b->max_bytes = weft__trace_cap();
-  return b;
-}
-
 /* A chunk is one 2 MiB-aligned mapping, advised to be backed by a huge
  * page: the first write to a fresh page is a page fault, and one fault per
  * 2 MiB instead of one per 4 KiB is what makes tracing affordable where
@@ -81,10 +75,118 @@ static struct weft__tchunk *weft__tchunk_map(void) {
 
 static void weft__tchunk_unmap(struct weft__tchunk *c) { munmap(c, WEFT__TCHUNK_BYTES); }
 
+/* ---- the pager -------------------------------------------------------------------- */
+
+/* A chunk written once per 4 KiB: all its pages are in (one fault if it is
+ * a huge page). */
+static struct weft__tchunk *weft__tchunk_map_faulted(void) {
+  struct weft__tchunk *c = weft__tchunk_map();
+  if (c) {
+    volatile char *p = (volatile char *)(void *)c;
+    for (size_t o = 0; o < WEFT__TCHUNK_BYTES; o += 4096) p[o] = 0;
+  }
+  return c;
+}
+
+static void *weft__pager_main(void *arg) {
+  struct weft__pager *pg = arg;
+  pthread_mutex_lock(&pg->lock);
+  while (!pg->stop) {
+    uint64_t gen = pg->gen;
+    /* Fill every empty slot. The list only grows, under the lock; a slot
+     * is only emptied by its owner, so one seen empty stays so until we
+     * fill it. */
+    for (unsigned i = 0; i < pg->nbufs && !pg->stop; i++) {
+      struct weft__tbuf *b = pg->bufs[i];
+      for (unsigned k = 0; k < WEFT__TSPARES && !pg->stop; k++) {
+        if (atomic_load_explicit(&b->spare[k], memory_order_relaxed)) continue;
+        pthread_mutex_unlock(&pg->lock);
+        struct weft__tchunk *c = weft__tchunk_map_faulted();
+        pthread_mutex_lock(&pg->lock);
+        if (!c) goto wait; /* out of memory: the owners map their own */
+        /* release: publishes the faulted chunk; pairs with the acquire
+         * exchange in weft__tbuf_grow. */
+        atomic_store_explicit(&b->spare[k], c, memory_order_release);
+      }
+    }
+  wait:
+    /* gen is bumped under the lock after each take: unchanged since the
+     * scan began means every slot the scan saw full is still full. */
+    while (!pg->stop && pg->gen == gen) pthread_cond_wait(&pg->cv, &pg->lock);
+  }
+  pthread_mutex_unlock(&pg->lock);
+  return NULL;
+}
+
+/* Stops the pager (if it runs) and unmaps the spares it left. Workers have
+ * stopped: no owner takes a spare any more. */
+static void weft__pager_stop(struct weft__trace *tr) {
+  struct weft__pager *pg = &tr->pager;
+  pthread_mutex_lock(&pg->lock);
+  pg->stop = 1;
+  pthread_cond_signal(&pg->cv);
+  int started = pg->started;
+  pg->started = 0;
+  pthread_mutex_unlock(&pg->lock);
+  if (started) pthread_join(pg->th, NULL);
+  for (unsigned i = 0; i < pg->nbufs; i++)
+    for (unsigned k = 0; k < WEFT__TSPARES; k++) {
+      struct weft__tchunk *c =
+          atomic_exchange_explicit(&pg->bufs[i]->spare[k], NULL, memory_order_acquire);
+      if (c) weft__tchunk_unmap(c);
+    }
+  free(pg->bufs);
+  pg->bufs = NULL;
+  pg->nbufs = pg->cap = 0;
+}
+
+struct weft__tbuf *weft__tbuf_new(struct weft__trace *tr) {
+  struct weft__tbuf *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  b->max_bytes = weft__trace_cap();
+  for (unsigned k = 0; k < WEFT__TSPARES; k++) atomic_init(&b->spare[k], NULL);
+  struct weft__pager *pg = &tr->pager;
+  pthread_mutex_lock(&pg->lock);
+  if (pg->nbufs == pg->cap) {
+    unsigned cap = pg->cap ? 2 * pg->cap : 8;
+    struct weft__tbuf **v = realloc(pg->bufs, cap * sizeof *v);
+    if (!v) goto out; /* no pager for this one: it maps its own chunks */
+    pg->bufs = v;
+    pg->cap = cap;
+  }
+  if (!pg->started && !pg->stop) {
+    /* Without a pager every owner maps its own chunks: only slower. */
+    if (pthread_create(&pg->th, NULL, weft__pager_main, pg) != 0) goto out;
+    pg->started = 1;
+  }
+  pg->bufs[pg->nbufs++] = b;
+  b->tr = tr;
+  pg->gen++;
+  pthread_cond_signal(&pg->cv);
+out:
+  pthread_mutex_unlock(&pg->lock);
+  return b;
+}
+
+/* Owner: a new last chunk — a spare the pager faulted in, else one mapped
+ * here. 0 if over the cap or out of memory. */
 int weft__tbuf_grow(struct weft__tbuf *b) {
   size_t sz = WEFT__TCHUNK_BYTES;
   if (b->bytes + sz > b->max_bytes) return 0;
-  struct weft__tchunk *c = weft__tchunk_map();
+  struct weft__tchunk *c = NULL;
+  if (b->tr) {
+    for (unsigned k = 0; k < WEFT__TSPARES && !c; k++)
+      /* acquire: pairs with the pager's release store (the chunk is
+       * mapped and faulted in before we write to it). */
+      if (atomic_load_explicit(&b->spare[k], memory_order_relaxed))
+        c = atomic_exchange_explicit(&b->spare[k], NULL, memory_order_acquire);
+    struct weft__pager *pg = &b->tr->pager;
+    pthread_mutex_lock(&pg->lock);
+    pg->gen++;
+    pthread_cond_signal(&pg->cv);
+    pthread_mutex_unlock(&pg->lock);
+  }
+  if (!c) c = weft__tchunk_map();
   if (!c) return 0;
   if (b->last) b->last->end = b->cur;
   c->next = NULL;
@@ -121,6 +223,8 @@ int weft__trace_create(struct weft__trace **out, const char *path) {
   tr->mono0 = weft__mono_ns();
   tr->tsc0 = weft__trace_now(tr->use_tsc);
   pthread_mutex_init(&tr->lock, NULL);
+  pthread_mutex_init(&tr->pager.lock, NULL);
+  pthread_cond_init(&tr->pager.cv, NULL);
   tr->outside.max_bytes = weft__trace_cap();
   *out = tr;
   return 0;
@@ -128,6 +232,7 @@ int weft__trace_create(struct weft__trace **out, const char *path) {
 
 void weft__trace_emit_outside(struct weft__trace *tr, unsigned kind, uint64_t arg) {
   pthread_mutex_lock(&tr->lock);
+  tr->outside.stamp = 0; /* its records come far apart: each is stamped */
   weft__trace_emit(&tr->outside, tr->use_tsc, kind, arg);
   pthread_mutex_unlock(&tr->lock);
 }
@@ -381,6 +486,7 @@ static struct weft__trec *weft__stream_peek(struct weft__stream *s) {
 
 int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
   int rc = 0;
+  weft__pager_stop(tr);
   struct weft__writer *w = calloc(1, sizeof *w);
   struct weft__stream *st = calloc(n + 1, sizeof *st);
   struct weft__open *open = calloc(n + 1, sizeof *open);
@@ -633,6 +739,7 @@ out:
 }
 
 void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  weft__pager_stop(tr); /* (a second call finds it stopped) */
   for (unsigned i = 0; bufs && i < n; i++) weft__tbuf_free(bufs[i]);
   for (struct weft__tchunk *c = tr->outside.first, *nx; c; c = nx) {
     nx = c->next;
@@ -644,6 +751,8 @@ void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs
     free(nm);
   }
   pthread_mutex_destroy(&tr->lock);
+  pthread_mutex_destroy(&tr->pager.lock);
+  pthread_cond_destroy(&tr->pager.cv);
   free(tr->path);
   free(tr);
 }

@@ -17,6 +17,12 @@
  * task's depth is its parent's plus one; flows (spawn -> first run, wake ->
  * resume) are paired when the run is seen.
  *
+ * Memory: the records of a fork-join program come at hundreds of MB/s, and
+ * the first write to fresh memory is a page fault. A pager thread (one per
+ * traced runtime) keeps each worker's next chunks mapped and faulted in;
+ * the worker takes one with an exchange when its chunk fills, and maps its
+ * own only when the pager is behind.
+ *
  * Timestamps: the TSC where the CPU says it is constant and non-stop
  * (converted with a rate measured between runtime creation and the
  * write), else CLOCK_MONOTONIC.
@@ -25,13 +31,15 @@
 #define WEFT_TRACE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "sanitize.h"
 
 enum weft__tk {
-  WEFT__TK_SPAWN = 1,    /* arg: child id (its parent: this track's open slice) */
+  WEFT__TK_SPAWN = 1,    /* arg: child id (its parent: this track's open slice); the
+                            time of the record before it on its worker's track */
   WEFT__TK_BEGIN,        /* arg: task id; opens a slice */
   WEFT__TK_END_DONE,     /* closes the open slice: the task finished */
   WEFT__TK_END_AWAIT,    /* arg: awaited task id or 0; closes: suspended in await */
@@ -58,11 +66,32 @@ struct weft__tchunk {
   struct weft__trec rec[];
 };
 
+#define WEFT__TSPARES 2 /* chunks the pager keeps ready per worker buffer */
+
 struct weft__tbuf {
   struct weft__trec *cur, *lim; /* free space in the last chunk */
+  uint64_t stamp;               /* the last record's time << 8; 0: none yet */
   struct weft__tchunk *first, *last;
   uint64_t dropped;
   size_t bytes, max_bytes;
+  struct weft__trace *tr; /* whose pager refills spare[]; NULL: none */
+  /* Chunks already faulted in by the pager thread: it stores into an
+   * empty slot, the owner takes with an exchange (see weft__tbuf_grow). */
+  _Atomic(struct weft__tchunk *) spare[WEFT__TSPARES];
+};
+
+/* The pager: a thread that maps and faults in the workers' next chunks, so
+ * that a worker whose chunk fills takes a ready one instead of paying the
+ * page fault on its own time (a huge-page fault costs from 0.1 to 5 ms on
+ * the VM the figures were measured on). */
+struct weft__pager {
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  pthread_t th;
+  int started, stop;
+  uint64_t gen; /* bumped under lock by each take: there is a slot to fill */
+  struct weft__tbuf **bufs;
+  unsigned nbufs, cap;
 };
 
 struct weft__tname {
@@ -79,6 +108,7 @@ struct weft__trace {
   struct weft__tbuf outside;
   uint64_t outside_seq;
   struct weft__tname *names;
+  struct weft__pager pager;
 };
 
 /* 0 if the trace was set up (path copied); ENOMEM. */
@@ -89,7 +119,8 @@ int weft__trace_create(struct weft__trace **out, const char *path);
 int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
 /* Frees it all without writing (runtime creation failed). */
 void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
-struct weft__tbuf *weft__tbuf_new(void);
+/* A worker's buffer, refilled by tr's pager (started with the first). */
+struct weft__tbuf *weft__tbuf_new(struct weft__trace *tr);
 
 /* The path tracing was asked for: the config's, else WEFT_TRACE's (a second
  * runtime in the process gets ".2" appended, and so on), else NULL. */
@@ -109,13 +140,23 @@ static inline uint64_t weft__trace_now(int use_tsc) {
   return weft__trace_now_slow(use_tsc);
 }
 
+/* A spawn is not stamped: it carries the time of the buffer's previous
+ * record (kind is a constant at every worker site, so the choice folds
+ * away). The clock read is the dearest part of a record (11-25 ns on a
+ * VM), spawns are a third of a fork-join program's records, and come in
+ * bursts right after the record that begins or resumes their parent. */
 static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned kind,
                                     uint64_t arg) {
   if (WEFT__UNLIKELY(b->cur == b->lim) && !weft__tbuf_grow(b)) {
     b->dropped++;
     return;
   }
-  b->cur->head = (weft__trace_now(use_tsc) << 8) | kind;
+  uint64_t stamp;
+  if (kind == WEFT__TK_SPAWN && WEFT__LIKELY(b->stamp != 0))
+    stamp = b->stamp;
+  else
+    b->stamp = stamp = weft__trace_now(use_tsc) << 8;
+  b->cur->head = stamp | kind;
   b->cur->arg = arg;
   b->cur++;
 }
