@@ -201,7 +201,14 @@ int weft_task_set_name(weft_future *task, const char *name) {
   struct weft__task *t = weft__as_task(task);
   if (!t) return EINVAL;
 #if WEFT_TRACE
-  if (t->rt->trace) weft__trace_name(t->rt->trace, t->trace_id, name);
+  if (t->rt->trace) {
+    /* On one of its workers: that worker's buffer, no lock. */
+    struct weft__worker *w = weft__worker_current();
+    if (w && w->rt == t->rt && w->tb)
+      weft__tbuf_name(w->tb, t->trace_id, name);
+    else
+      weft__trace_name(t->rt->trace, t->trace_id, name);
+  }
 #endif
   return 0;
 }

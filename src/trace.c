@@ -208,6 +208,9 @@ static void weft__tbuf_free(struct weft__tbuf *b) {
     n = c->next;
     weft__tchunk_unmap(c);
   }
+  for (size_t i = 0; i < b->intern_cap; i++) free(b->intern[i]);
+  free(b->intern);
+  free(b->names);
   free(b);
 }
 
@@ -253,11 +256,61 @@ void weft__trace_name(struct weft__trace *tr, uint64_t id, const char *name) {
     return;
   }
   n->id = id;
+  n->stamp = weft__trace_now(tr->use_tsc);
   n->name = copy;
   pthread_mutex_lock(&tr->lock);
   n->next = tr->names;
   tr->names = n;
   pthread_mutex_unlock(&tr->lock);
+}
+
+static uint64_t weft__str_hash(const char *s) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* The buffer's copy of `name`, made on first sight; NULL out of memory. */
+static const char *weft__tbuf_intern(struct weft__tbuf *b, const char *name) {
+  uint64_t h = weft__str_hash(name);
+  if (2 * (b->nintern + 1) > b->intern_cap) {
+    size_t cap = b->intern_cap ? 2 * b->intern_cap : 64;
+    char **t = calloc(cap, sizeof *t);
+    if (!t) return NULL;
+    for (size_t i = 0; i < b->intern_cap; i++) {
+      char *x = b->intern[i];
+      if (!x) continue;
+      size_t k = (size_t)weft__str_hash(x) & (cap - 1);
+      while (t[k]) k = (k + 1) & (cap - 1);
+      t[k] = x;
+    }
+    free(b->intern);
+    b->intern = t;
+    b->intern_cap = cap;
+  }
+  size_t k = (size_t)h & (b->intern_cap - 1);
+  for (; b->intern[k]; k = (k + 1) & (b->intern_cap - 1))
+    if (strcmp(b->intern[k], name) == 0) return b->intern[k];
+  char *copy = strdup(name);
+  if (!copy) return NULL;
+  b->intern[k] = copy;
+  b->nintern++;
+  return copy;
+}
+
+void weft__tbuf_name(struct weft__tbuf *b, uint64_t id, const char *name) {
+  const char *in = weft__tbuf_intern(b, name);
+  if (!in) return;
+  if (b->nnames == b->names_cap) {
+    size_t cap = b->names_cap ? 2 * b->names_cap : 256;
+    struct weft__tname_ent *v = realloc(b->names, cap * sizeof *v);
+    if (!v) return;
+    b->names = v;
+    b->names_cap = cap;
+  }
+  /* The time of this worker's last record: orders it against names given
+   * elsewhere without reading the clock. */
+  b->names[b->nnames++] = (struct weft__tname_ent){id, b->stamp >> 8, in};
 }
 
 char *weft__trace_path(const char *configured) {
@@ -278,7 +331,7 @@ char *weft__trace_path(const char *configured) {
 /* What the writer knows of a task, by id: ids are dense per spawner
  * (WEFT__TRACE_ID), so a table per spawner indexed by sequence number. */
 struct weft__tinfo {
-  uint64_t spawn_ts, wake_ts;
+  uint64_t spawn_ts, wake_ts, name_stamp;
   const char *name;
   uint64_t inline_parent;
   int32_t depth;
@@ -512,12 +565,25 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
     rc = ENOMEM;
     goto out;
   }
-  /* Names into the per-task table, once (the newest name of a task wins:
-   * the list is newest-first, so set only where none is set yet). */
+  /* Names into the per-task table, once: the newest name of a task wins
+   * (by stamp; on a tie, the outside list's newest-first order, then
+   * worker order, then the later in a worker's list). */
   for (struct weft__tname *nm = tr->names; nm; nm = nm->next) {
     struct weft__tinfo *ti = weft__tinfo(w, nm->id);
-    if (ti && !ti->name) ti->name = nm->name;
+    if (ti && (!ti->name || nm->stamp > ti->name_stamp)) {
+      ti->name = nm->name;
+      ti->name_stamp = nm->stamp;
+    }
   }
+  for (unsigned i = 0; i < n; i++)
+    for (size_t k = 0; k < bufs[i]->nnames; k++) {
+      const struct weft__tname_ent *e = &bufs[i]->names[k];
+      struct weft__tinfo *ti = weft__tinfo(w, e->id);
+      if (ti && (!ti->name || e->stamp >= ti->name_stamp)) {
+        ti->name = e->name;
+        ti->name_stamp = e->stamp;
+      }
+    }
   uint64_t dropped = tr->outside.dropped;
   struct weft__tbuf outside = tr->outside;
   if (outside.last) outside.last->end = outside.cur;

@@ -75,6 +75,12 @@ struct weft__tbuf {
   uint64_t dropped;
   size_t bytes, max_bytes;
   struct weft__trace *tr; /* whose pager refills spare[]; NULL: none */
+  /* Names given to tasks from this worker (owner-only: no lock), each
+   * text interned once per worker (open addressing, power-of-2 size). */
+  struct weft__tname_ent *names;
+  size_t nnames, names_cap;
+  char **intern;
+  size_t nintern, intern_cap;
   /* Chunks already faulted in by the pager thread: it stores into an
    * empty slot, the owner takes with an exchange (see weft__tbuf_grow). */
   _Atomic(struct weft__tchunk *) spare[WEFT__TSPARES];
@@ -96,8 +102,12 @@ struct weft__pager {
 
 struct weft__tname {
   struct weft__tname *next;
-  uint64_t id;
+  uint64_t id, stamp;
   char *name;
+};
+struct weft__tname_ent {
+  uint64_t id, stamp; /* stamp: when (the newest name of a task wins) */
+  const char *name;   /* interned in the buffer */
 };
 
 struct weft__trace {
@@ -165,7 +175,12 @@ static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned 
 void weft__trace_emit_outside(struct weft__trace *tr, unsigned kind, uint64_t arg);
 /* A new task id for a task spawned outside the workers. */
 uint64_t weft__trace_outside_id(struct weft__trace *tr);
+/* Names task `id`: from a thread that is no worker of the traced runtime,
+ * under the trace's lock (weft__trace_name); from one of its workers, in
+ * that worker's buffer (weft__tbuf_name: no lock, no allocation once the
+ * text has been seen on this worker). Out of memory: the name is lost. */
 void weft__trace_name(struct weft__trace *tr, uint64_t id, const char *name);
+void weft__tbuf_name(struct weft__tbuf *b, uint64_t id, const char *name);
 
 #define WEFT__TRACE_ID(spawner, seq) (((uint64_t)(spawner) << 40) | (seq))
 

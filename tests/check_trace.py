@@ -4,7 +4,7 @@
 usage: check_trace.py TRACE WORKERS
 
 fib(15) spawns one task per call with n >= 2, plus its root; the tree is a
-root, 4 branches and 12 leaves; the fork-join is a root and one child
+root, 4 branches (named) and 12 leaves; the fork-join is a root and one child
 ("join child"). Every task completes once; every spawn flow joins a spawn of
 task X to the start of a run slice of X; slices on one track never overlap;
 per-worker busy time is at most the wall time; join instants sit inside a
@@ -101,6 +101,18 @@ def main():
     for tid, spans in by_track.items():
         busy = sum(b - a for a, b in spans)
         assert busy <= wall + 0.01, "worker %d busy %.3f us > wall %.3f us" % (tid, busy, wall)
+    # Names: the tree's branches are "branch", the first spawned (lowest id
+    # of its spawner) renamed "first branch"; each slice carries its task's.
+    kids = collections.defaultdict(list)
+    for e in spawns:
+        kids[e["args"]["parent"]].append(e["args"]["task"])
+    (tree_root,) = [r["args"]["task"] for r in roots if len(kids[r["args"]["task"]]) == 4]
+    branches = sorted(kids[tree_root])
+    for e in slices:
+        if e["args"]["task"] in branches:
+            want = "first branch" if e["args"]["task"] == branches[0] else "branch"
+            assert e["name"] == want, (e, want)
+
     # Joins: inside a slice of their task on their track, after the joined
     # task's last slice.
     joins = [e for e in ev if e["ph"] == "i" and e["cat"] == "join"]

@@ -1,6 +1,7 @@
 /* A known program, traced: fib(15) (one spawn per call with n >= 2), then
  * a fixed spawn tree (the root spawns 4 children, each spawns 3
- * grandchildren), then a fork-join with a known span: the root spawns a
+ * grandchildren; the branches are named "branch", the first renamed
+ * "first branch"), then a fork-join with a known span: the root spawns a
  * child that computes for JOIN_CHILD_MS, waits (not for the child) until
  * the child is about to finish, awaits the child — which has finished, or
  * is about to: on one worker it always has, so the await returns at once
@@ -51,8 +52,11 @@ static void *tree(void *arg) {
   (void)arg;
   weft_future *t[4];
   intptr_t sum = 0;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 4; i++) {
     if (weft_spawn(branch, NULL, &t[i])) abort();
+    if (weft_task_set_name(t[i], "branch")) abort(); /* one text, named 4 times */
+  }
+  if (weft_task_set_name(t[0], "first branch")) abort(); /* the newest name wins */
   for (int i = 0; i < 4; i++) {
     void *v;
     if (weft_await(t[i], &v)) abort();
