@@ -980,12 +980,6 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
      * awake, and that worker sees it before it parks. */
     uint64_t next = weft__timers_run(w, 1, &now);
     if ((t = weft__pop_local(w))) return t;
-    long timeout = w->lone_skipped ? WEFT__LONE_RECHECK_NS : 0;
-    if (next != UINT64_MAX) {
-      uint64_t d = next > now ? next - now : 1;
-      if (d > (uint64_t)LONG_MAX) d = (uint64_t)LONG_MAX;
-      if (!timeout || (long)d < timeout) timeout = (long)d;
-    }
 
     /* Park. */
     unsigned key = weft__park_prepare(&rt->park);
@@ -1014,7 +1008,14 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     WEFT__TRACE(w, WEFT__TK_PARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
     /* A lone task skipped by the re-check above gets its second look
-     * after a short sleep (see weft__steal_any). */
+     * after a short sleep (see weft__steal_any): lone_skipped is what that
+     * re-check left. And no sleep outlasts the earliest timer. */
+    long timeout = w->lone_skipped ? WEFT__LONE_RECHECK_NS : 0;
+    if (next != UINT64_MAX) {
+      uint64_t d = next > now ? next - now : 1;
+      if (d > (uint64_t)LONG_MAX) d = (uint64_t)LONG_MAX;
+      if (!timeout || (long)d < timeout) timeout = (long)d;
+    }
     weft__park_wait(&rt->park, key, timeout);
     WEFT__TRACE(w, WEFT__TK_UNPARK, 0);
     /* release: an even generation (running again) for the destroyer's
