@@ -70,6 +70,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   weft__park_init(&rt->park);
   atomic_init(&rt->nspinning, 0);
   atomic_init(&rt->nidle, 0);
+  atomic_init(&rt->wake_pending, 0);
   atomic_init(&rt->live, 0);
   atomic_init(&rt->shutdown, 0);
   atomic_init(&rt->cancel_all, 0);

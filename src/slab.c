@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "spin.h"
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -16,7 +18,19 @@ struct weft__slab_block {
   /* Objects of this block not yet freed, counting the ones not yet carved
    * (they are "freed" all at once when the carver lets the block go). */
   atomic_long live;
+  struct weft__slab_block *next; /* in the pool of empty blocks */
 };
+
+/* Empty blocks are kept for the next carver rather than freed: giving
+ * memory back to the system costs a TLB shootdown across the process's
+ * CPUs (an IPI that waits for every other CPU), which on a loaded VM made
+ * freeing a million tasks slower than making them. Like malloc's arenas,
+ * the pool keeps what the peak needed, up to WEFT__SLAB_POOL_MAX blocks
+ * (256 MiB); beyond that blocks go back to malloc. */
+#define WEFT__SLAB_POOL_MAX 4096
+static weft__spin weft__pool_lock = WEFT__SPIN_INIT;
+static struct weft__slab_block *weft__pool;
+static size_t weft__pool_n;
 
 /* Objects start past the header, 16-aligned. */
 #define WEFT__SLAB_HDR ((sizeof(struct weft__slab_block) + 63) & ~(size_t)63)
@@ -29,8 +43,35 @@ void weft__slab_init(struct weft__slab *s, size_t size) {
 
 static void weft__block_put(struct weft__slab_block *b, long n) {
   /* acq_rel: every thread's last use of an object of b happens-before the
-   * free of b by whoever brings the count to zero. */
-  if (atomic_fetch_sub_explicit(&b->live, n, memory_order_acq_rel) == n) free(b);
+   * reuse or free of b by whoever brings the count to zero. */
+  if (atomic_fetch_sub_explicit(&b->live, n, memory_order_acq_rel) != n) return;
+  weft__spin_lock(&weft__pool_lock);
+  if (weft__pool_n < WEFT__SLAB_POOL_MAX) {
+    b->next = weft__pool;
+    weft__pool = b;
+    weft__pool_n++;
+    b = NULL;
+  }
+  weft__spin_unlock(&weft__pool_lock);
+  free(b);
+}
+
+static struct weft__slab_block *weft__block_new(void) {
+  weft__spin_lock(&weft__pool_lock);
+  struct weft__slab_block *b = weft__pool;
+  if (b) {
+    weft__pool = b->next;
+    weft__pool_n--;
+  }
+  weft__spin_unlock(&weft__pool_lock);
+  if (b) return b; /* faulted in already */
+  b = aligned_alloc(WEFT__SLAB_BLOCK, WEFT__SLAB_BLOCK);
+  if (!b) return NULL;
+  /* Fault the block in with one system call rather than one page fault
+   * per 4 KiB as objects are carved (fresh memory on a spawn burst; page
+   * faults are slow in a VM). Older kernels say EINVAL: no harm. */
+  (void)madvise(b, WEFT__SLAB_BLOCK, MADV_POPULATE_WRITE);
+  return b;
 }
 
 /* Lets the current block go: its uncarved objects will never be freed one
@@ -47,12 +88,8 @@ static void weft__slab_retire(struct weft__slab *s) {
 void *weft__slab_alloc(struct weft__slab *s) {
   if (s->cur == s->end) {
     weft__slab_retire(s);
-    struct weft__slab_block *b = aligned_alloc(WEFT__SLAB_BLOCK, WEFT__SLAB_BLOCK);
+    struct weft__slab_block *b = weft__block_new();
     if (!b) return NULL;
-    /* Fault the block in with one system call rather than one page fault
-     * per 4 KiB as objects are carved (fresh memory on a spawn burst; page
-     * faults are slow in a VM). Older kernels say EINVAL: no harm. */
-    (void)madvise(b, WEFT__SLAB_BLOCK, MADV_POPULATE_WRITE);
     size_t n = (WEFT__SLAB_BLOCK - WEFT__SLAB_HDR) / s->size;
     atomic_init(&b->live, (long)n);
     s->block = b;

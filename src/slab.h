@@ -7,10 +7,11 @@
  * A carver (a worker, owner-only: no atomics) bumps through one block at a
  * time. Any thread may free an object: its block is found by masking the
  * address (blocks are aligned to their size), and a block counts the
- * objects not yet freed back to it; the last one frees the block. Objects
- * usually do not come back here at once — the worker free lists in
- * worker.c keep up to 1024 of each for reuse — so this is the cold path of
- * memory going back to the system.
+ * objects not yet freed back to it; the last one puts the block in a pool
+ * of empty blocks for the next carver (slab.c says why they are not given
+ * back to the system at once). Objects usually do not come back here at
+ * once — the worker free lists in worker.c keep up to 1024 of each for
+ * reuse — so this is the cold path.
  */
 #ifndef WEFT_SLAB_H
 #define WEFT_SLAB_H

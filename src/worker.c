@@ -77,7 +77,28 @@ void weft__notify(weft_runtime *rt) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) > 0) return;
   if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0) return;
+  /* A wake-up is already on its way: the worker it wakes clears the flag
+   * and then looks at everything (after a fence, the other half of this
+   * Dekker pair), so it finds our work too; and if it finds any, it wakes
+   * the next idle worker itself (weft__find_work). Without this, a burst
+   * of spawns made one futex call each while the woken worker waited for
+   * a CPU — on a loaded machine, most of a 10^6-spawn run's time. */
+  if (atomic_load_explicit(&rt->wake_pending, memory_order_relaxed)) return;
+  /* seq_cst: one notifier wins the flag and wakes. */
+  if (atomic_exchange_explicit(&rt->wake_pending, 1, memory_order_seq_cst)) return;
   weft__park_wake_one(&rt->park);
+}
+
+/* A worker leaves idleness (woken, or found work before sleeping): the
+ * next notify may wake someone again. */
+static void weft__idle_exit(weft_runtime *rt) {
+  /* seq_cst: the idle count as before parking. */
+  atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+  /* seq_cst store + fence: our caller's next look at the queues reads
+   * after this clear, while a notifier reads the flag after publishing its
+   * work — one of the two sees the other (see weft__notify). */
+  atomic_store_explicit(&rt->wake_pending, 0, memory_order_seq_cst);
+  atomic_thread_fence(memory_order_seq_cst);
 }
 
 #define WEFT__SPILL_BATCH 256
@@ -947,12 +968,18 @@ static struct weft__task *weft__find_local_or_injected(struct weft__worker *w) {
 
 static struct weft__task *weft__find_work(struct weft__worker *w) {
   weft_runtime *rt = w->rt;
+  int woken = 0;
   for (;;) {
     uint64_t now = 0;
     if (weft__timers_next(&w->timers) != UINT64_MAX) weft__timers_run(w, 0, &now);
     struct weft__task *t = weft__find_local_or_injected(w);
     if (!t) t = weft__steal_any(w, 1);
-    if (t) return t;
+    if (t) {
+      /* Woken and found work: there may be more, whose notifies were
+       * skipped while our wake-up was pending — pass it on. */
+      if (woken) weft__notify(rt);
+      return t;
+    }
 
     /* Spin a little: new work often arrives within microseconds. */
     int spinning = atomic_load_explicit(&rt->nspinning, memory_order_relaxed);
@@ -998,8 +1025,8 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     if (!t) t = weft__deque_pop(&w->dq);
     /* acquire: pairs with the release store of stop in the destroyer. */
     if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
-      /* seq_cst: as the increment (we are not idle after all). */
-      atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+      weft__idle_exit(rt); /* we are not idle after all */
+      if (t) weft__notify(rt); /* as a woken worker would (see above) */
       return t;
     }
     /* release: the flushed live count is visible to the destroyer that
@@ -1021,8 +1048,8 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     /* release: an even generation (running again) for the destroyer's
      * scans, which then see this worker was not parked throughout. */
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
-    /* seq_cst: as the increment before parking. */
-    atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
+    weft__idle_exit(rt);
+    woken = 1;
   }
 }
 

@@ -102,6 +102,9 @@ struct weft_runtime {
    * needs a wake-up (worker.c, weft__notify). */
   _Alignas(WEFT__CACHELINE) atomic_int nspinning;
   _Alignas(WEFT__CACHELINE) atomic_int nidle;
+  /* 1 from a wake-up until a worker leaves idleness: one wake-up in flight
+   * at a time (worker.c, weft__notify). */
+  _Alignas(WEFT__CACHELINE) atomic_uint wake_pending;
   /* Tasks alive (spawned, not finished): exact once every worker's
    * live_delta is flushed, which each does before parking. */
   _Alignas(WEFT__CACHELINE) atomic_long live;
