@@ -33,8 +33,8 @@ WEFT__EXTERN_C_BEGIN
 #define WEFT_NO_DEADLINE UINT64_MAX
 
 /**
- * The current time: nanoseconds of CLOCK_MONOTONIC. Callable from
- * anywhere.
+ * The current time. Callable from anywhere.
+ * @return nanoseconds of CLOCK_MONOTONIC: the clock of every deadline.
  */
 WEFT_API uint64_t weft_now(void);
 
