@@ -46,7 +46,6 @@ struct Sleepers {
 Sleepers *g_s;
 
 void *sleeper(void *arg) {
-  long i = (long)(intptr_t)arg;
   (void)arg;
   g_s->asleep.fetch_add(1, std::memory_order_relaxed);
   if (weft_sleep_until(g_s->deadline) != ECANCELED) abort();

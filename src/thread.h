@@ -13,6 +13,8 @@
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
 
+#include <stdint.h>
+
 struct weft__worker;
 struct weft_coro;
 struct weft__ctx;
@@ -32,6 +34,9 @@ struct weft__thread {
   unsigned q_head, q_len;
   int q_key_set;
   struct weft_future *dispatch_head, *dispatch_tail;
+  /* The last time weft_now() read on this thread: a deadline at or before
+   * it has passed, without reading the clock again (timer.c). */
+  uint64_t last_now;
 };
 
 struct weft__thread *weft__thread(void);

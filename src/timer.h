@@ -44,7 +44,11 @@ struct weft__timer_slot {
 struct weft__timers {
   weft__spin lock;
   struct weft__timer_slot *heap; /* under lock */
-  size_t n, cap;                 /* under lock */
+  size_t n;                      /* under lock */
+  size_t cap;                    /* written by the owner under lock; read by the owner */
+  /* n as of the last change, for the owner's lock-free check of room
+   * (others only take timers out, so it can only be too high). */
+  _Atomic size_t count;
   /* The earliest deadline in the heap, or UINT64_MAX: read without the
    * lock to decide whether to look at all (a stale value only makes a
    * look early or late by one poll). */
@@ -55,7 +59,8 @@ void weft__timers_init(struct weft__timers *h);
 void weft__timers_fini(struct weft__timers *h);
 
 /* Makes room for one more timer: 0 or ENOMEM. Only the heap's owner adds,
- * so room made before a switch is still there in the post-switch action. */
+ * so room made before a switch is still there in the post-switch action;
+ * when there is room already, no lock is taken. */
 int weft__timers_reserve(struct weft__timers *h);
 
 /* Adds `t` (when, task, gen set) to h; room must have been reserved. */

@@ -683,7 +683,10 @@ int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t dead
   if (th->coro || th->dispatching) return EPERM;
   struct weft__timer timer, *tm = NULL;
   if (deadline != WEFT_NO_DEADLINE) {
-    if (deadline <= weft__now()) return f ? ETIMEDOUT : 0;
+    /* Passed already, by the last clock read on this thread (a blocking
+     * call's own deadline check usually): no second read. A deadline that
+     * passed since is found by the timer at the worker's next look. */
+    if (deadline <= th->last_now) return f ? ETIMEDOUT : 0;
     if (weft__timers_reserve(&th->worker->timers)) return ENOMEM;
     tm = &timer;
     tm->when = deadline;

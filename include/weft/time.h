@@ -19,7 +19,10 @@ WEFT__EXTERN_C_BEGIN
  * Times are nanoseconds of CLOCK_MONOTONIC, as weft_now() returns them. A
  * deadline is such a time; #WEFT_NO_DEADLINE waits for ever. A deadline in
  * the past is allowed: the operation still succeeds if it can without
- * waiting, else it returns ETIMEDOUT at once.
+ * waiting, else it returns ETIMEDOUT without waiting for anything else —
+ * at once if this thread's last weft_now() was already past the deadline
+ * (the primitives of weft/chan.h and weft/sync.h check so before they
+ * wait), otherwise when its worker next looks at its timers.
  *
  * A sleeping or waiting coroutine costs no CPU: timers live with the
  * workers (a heap per worker), and an idle worker sleeps until its next
