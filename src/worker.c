@@ -82,7 +82,10 @@ void weft__notify(weft_runtime *rt) {
    * Dekker pair), so it finds our work too; and if it finds any, it wakes
    * the next idle worker itself (weft__find_work). Without this, a burst
    * of spawns made one futex call each while the woken worker waited for
-   * a CPU — on a loaded machine, most of a 10^6-spawn run's time. */
+   * a CPU — on a loaded machine, most of a 10^6-spawn run's time. The flag
+   * never outlives its purpose: every worker clears it when it leaves
+   * idleness and again when it takes its key to park, so a flag left set
+   * by a wake-up that found nobody asleep is gone before anyone sleeps. */
   if (atomic_load_explicit(&rt->wake_pending, memory_order_relaxed)) return;
   /* seq_cst: one notifier wins the flag and wakes. */
   if (atomic_exchange_explicit(&rt->wake_pending, 1, memory_order_seq_cst)) return;
@@ -1020,6 +1023,13 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     /* seq_cst: the idle count the notifier reads after its fence (see the
      * file comment's proof). */
     atomic_fetch_add_explicit(&rt->nidle, 1, memory_order_seq_cst);
+    /* A wake-up flagged pending now was not meant for us: its counter bump
+     * came before our key (a notifier may set the flag after the idle
+     * worker it counted has already left), so it will not wake us and
+     * nobody else may be left to clear the flag. Clear it: while it stays
+     * set, notifiers wake nobody. (seq_cst, and the fence below: as in
+     * weft__idle_exit, one of us and a skipping notifier sees the other.) */
+    atomic_store_explicit(&rt->wake_pending, 0, memory_order_seq_cst);
     /* seq_cst fence: our re-check below reads after the increment above, in
      * the total order shared with weft__notify's fence. */
     atomic_thread_fence(memory_order_seq_cst);

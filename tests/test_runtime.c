@@ -927,6 +927,37 @@ Test(yield, injected_task_runs_while_two_tasks_yield, .timeout = 60) {
   leak_check();
 }
 
+/* ---- no wake-up is lost between bursts ------------------------------------------------
+ * run_until_complete again and again, each time a burst of spawn + await
+ * on two workers: between runs both workers park, and the next root comes
+ * from the main thread through the injection queue, so a notify that is
+ * skipped or lost leaves everyone asleep for ever. (Found as a bug: a
+ * "wake-up pending" flag set after the idle worker it counted had left
+ * stayed set, and every later notify skipped the wake; the benchmark hung
+ * with both workers parked. Fixed by clearing the flag on entering
+ * idleness.) */
+
+static void *trivial_task(void *arg) { return arg; }
+
+static void *spawn_await_burst(void *arg) {
+  long n = (long)(intptr_t)arg;
+  for (long i = 0; i < n; i++) {
+    weft_future *t;
+    CHECK_RC(weft_spawn(trivial_task, NULL, &t), 0);
+    CHECK_RC(weft_await(t, NULL), 0);
+    CHECK_RC(weft_future_release(t), 0);
+  }
+  return NULL;
+}
+
+RT_TEST(results, no_wake_up_lost_between_bursts, .timeout = 240) {
+  weft_runtime *rt = make_rt(2);
+  int runs = SIZED(300, 100, 50);
+  for (int i = 0; i < runs; i++)
+    ASSERT_RC(weft_run_until_complete(rt, spawn_await_burst, IP(SIZED(20000, 5000, 2000)), NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
 /* ---- an idle worker steals the child of a busy one ---------------------------------------
  * A task spawns a child and then computes without suspending until the
  * child has run: with two workers, the idle one must steal the child (a
