@@ -829,8 +829,10 @@ int weft__task_cancel(struct weft__task *t) {
  * free, so that a use after free is still caught. */
 #define WEFT__FREELIST_MAX 1024
 
+#if !WEFT__ASAN
 static pthread_mutex_t weft__outside_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct weft__slab weft__outside_slab[2];
+#endif
 
 static void *weft__fl_get(struct weft__freelist *fl, int kind) {
   size_t size = kind ? sizeof(struct weft__task) : sizeof(struct weft__task_waiter);
