@@ -214,6 +214,46 @@ static void weft__tbuf_free(struct weft__tbuf *b) {
   free(b);
 }
 
+/* Traces whose runtime has not been destroyed. The file is written by
+ * weft_runtime_destroy, when every worker has stopped; a process that
+ * exits before that (its workers still appending) gets a line on stderr
+ * per trace instead of a file, rather than silence. */
+static pthread_mutex_t weft__live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct weft__trace *weft__live_head;
+static pthread_once_t weft__live_once = PTHREAD_ONCE_INIT;
+
+static void weft__live_report(void) {
+  pthread_mutex_lock(&weft__live_lock);
+  for (struct weft__trace *tr = weft__live_head; tr; tr = tr->live_next)
+    fprintf(stderr,
+            "weft: the trace %s was not written: its runtime was still running at exit "
+            "(weft_runtime_destroy writes it)\n",
+            tr->path);
+  pthread_mutex_unlock(&weft__live_lock);
+}
+
+static void weft__live_init(void) { atexit(weft__live_report); }
+
+static void weft__live_add(struct weft__trace *tr) {
+  pthread_once(&weft__live_once, weft__live_init);
+  pthread_mutex_lock(&weft__live_lock);
+  tr->live_prev = NULL;
+  tr->live_next = weft__live_head;
+  if (weft__live_head) weft__live_head->live_prev = tr;
+  weft__live_head = tr;
+  pthread_mutex_unlock(&weft__live_lock);
+}
+
+static void weft__live_remove(struct weft__trace *tr) {
+  pthread_mutex_lock(&weft__live_lock);
+  if (tr->live_prev)
+    tr->live_prev->live_next = tr->live_next;
+  else
+    weft__live_head = tr->live_next;
+  if (tr->live_next) tr->live_next->live_prev = tr->live_prev;
+  pthread_mutex_unlock(&weft__live_lock);
+}
+
 int weft__trace_create(struct weft__trace **out, const char *path) {
   struct weft__trace *tr = calloc(1, sizeof *tr);
   if (!tr) return ENOMEM;
@@ -229,6 +269,7 @@ int weft__trace_create(struct weft__trace **out, const char *path) {
   pthread_mutex_init(&tr->pager.lock, NULL);
   pthread_cond_init(&tr->pager.cv, NULL);
   tr->outside.max_bytes = weft__trace_cap();
+  weft__live_add(tr);
   *out = tr;
   return 0;
 }
@@ -805,6 +846,7 @@ out:
 }
 
 void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  weft__live_remove(tr);
   weft__pager_stop(tr); /* (a second call finds it stopped) */
   for (unsigned i = 0; bufs && i < n; i++) weft__tbuf_free(bufs[i]);
   for (struct weft__tchunk *c = tr->outside.first, *nx; c; c = nx) {

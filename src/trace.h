@@ -119,6 +119,9 @@ struct weft__trace {
   uint64_t outside_seq;
   struct weft__tname *names;
   struct weft__pager pager;
+  /* In the list of traces whose runtime is not destroyed yet (trace.c):
+   * a process that exits before that is told its trace was not written. */
+  struct weft__trace *live_prev, *live_next;
 };
 
 /* 0 if the trace was set up (path copied); ENOMEM. */
