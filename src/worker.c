@@ -508,21 +508,28 @@ static struct weft__task *weft__timer_fire(struct weft__timer *tm) {
 
 #define WEFT__TIMER_BATCH 64
 
-/* Scheduler loop: fires what is due in h; the woken tasks go to this
- * worker's queues. Returns how many were woken. */
-static size_t weft__timers_poll(struct weft__worker *w, struct weft__timers *h, uint64_t now) {
+/* Scheduler loop: fires what is due in h; the woken tasks go to the
+ * calling worker's queues. */
+static void weft__timers_poll(struct weft__timers *h, uint64_t now) {
   struct weft__task *woken[WEFT__TIMER_BATCH];
-  size_t total = 0, n;
+  size_t n;
   do {
     n = weft__timers_expire(h, now, weft__timer_fire, woken, WEFT__TIMER_BATCH);
     /* Latest first: each schedule takes the LIFO slot and pushes the one
      * before it to the deque's bottom, so the earliest deadline runs first
      * and the rest follow in deadline order. */
     for (size_t i = n; i-- > 0;) weft__task_schedule(woken[i]);
-    total += n;
   } while (n == WEFT__TIMER_BATCH);
-  (void)w;
-  return total;
+}
+
+/* The earliest deadline in the heaps of workers [lo, hi), or UINT64_MAX. */
+static uint64_t weft__timers_min(weft_runtime *rt, unsigned lo, unsigned hi) {
+  uint64_t next = UINT64_MAX;
+  for (unsigned i = lo; i < hi; i++) {
+    uint64_t x = weft__timers_next(&rt->workers[i]->timers);
+    if (x < next) next = x;
+  }
+  return next;
 }
 
 /* Scheduler loop: fires this worker's due timers (all workers' if `all`).
@@ -530,25 +537,16 @@ static size_t weft__timers_poll(struct weft__worker *w, struct weft__timers *h, 
  * stores the time it read in *now_out. */
 static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_out) {
   weft_runtime *rt = w->rt;
-  uint64_t next = weft__timers_next(&w->timers);
-  if (all)
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-      uint64_t x = weft__timers_next(&rt->workers[i]->timers);
-      if (x < next) next = x;
-    }
+  unsigned lo = all ? 0 : w->index, hi = all ? rt->nworkers : w->index + 1;
+  uint64_t next = weft__timers_min(rt, lo, hi);
   if (next == UINT64_MAX) return next;
   uint64_t now = weft__now();
   *now_out = now;
   if (next > now) return next;
-  next = UINT64_MAX;
-  for (unsigned i = 0; i < rt->nworkers; i++) {
-    struct weft__worker *v = all ? rt->workers[i] : w;
-    if (weft__timers_next(&v->timers) <= now) weft__timers_poll(w, &v->timers, now);
-    uint64_t x = weft__timers_next(&v->timers);
-    if (x < next) next = x;
-    if (!all) break;
-  }
-  return next;
+  for (unsigned i = lo; i < hi; i++)
+    if (weft__timers_next(&rt->workers[i]->timers) <= now)
+      weft__timers_poll(&rt->workers[i]->timers, now);
+  return weft__timers_min(rt, lo, hi);
 }
 
 /* ---- running an awaited task inline ----------------------------------------------
@@ -979,7 +977,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
   int woken = 0;
   for (;;) {
     uint64_t now = 0;
-    if (weft__timers_next(&w->timers) != UINT64_MAX) weft__timers_run(w, 0, &now);
+    weft__timers_run(w, 0, &now);
     struct weft__task *t = weft__find_local_or_injected(w);
     if (!t) t = weft__steal_any(w, 1);
     if (t) {
