@@ -26,6 +26,15 @@
 
 static unsigned wc3[] = {1, 2, 4};
 
+/* The body of the tests run on 1, 2 and 4 workers: root(arg) as the root
+ * task of a fresh runtime, which is then destroyed; then the leak check. */
+static void run_root(unsigned workers, weft_fn root, void *arg) {
+  weft_runtime *rt = make_rt(workers);
+  ASSERT_RC(weft_run_until_complete(rt, root, arg, NULL), 0);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
 /* ---- the clock ------------------------------------------------------------------------ */
 
 RT_TEST(time, now_is_the_monotonic_clock) {
@@ -83,11 +92,8 @@ ParameterizedTestParameters(time, sleep_lasts_at_least_its_duration) {
   return cr_make_param_array(unsigned, wc3, 3);
 }
 ParameterizedTest(unsigned *workers, time, sleep_lasts_at_least_its_duration, .timeout = 120) {
-  weft_runtime *rt = make_rt(*workers);
   unsigned n = 20;
-  ASSERT_RC(weft_run_until_complete(rt, sleep_root, &n, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
-  leak_check();
+  run_root(*workers, sleep_root, &n);
 }
 
 RT_TEST(time, sleep_from_a_plain_thread) {
@@ -199,11 +205,8 @@ static void *many_root(void *arg) {
 
 ParameterizedTestParameters(time, many_sleepers) { return cr_make_param_array(unsigned, wc3, 3); }
 ParameterizedTest(unsigned *workers, time, many_sleepers, .timeout = 240) {
-  weft_runtime *rt = make_rt(*workers);
   unsigned n = SIZED(100000, 20000, 5000);
-  ASSERT_RC(weft_run_until_complete(rt, many_root, &n, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
-  leak_check();
+  run_root(*workers, many_root, &n);
 }
 
 /* ---- cancelling a sleeper ------------------------------------------------------------------ */
@@ -246,10 +249,7 @@ static void *cancel_root(void *arg) {
 
 ParameterizedTestParameters(time, cancel_wakes_a_sleeper) { return cr_make_param_array(unsigned, wc3, 3); }
 ParameterizedTest(unsigned *workers, time, cancel_wakes_a_sleeper, .timeout = 60) {
-  weft_runtime *rt = make_rt(*workers);
-  ASSERT_RC(weft_run_until_complete(rt, cancel_root, NULL, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
-  leak_check();
+  run_root(*workers, cancel_root, NULL);
 }
 
 /* A runtime destroyed while coroutines sleep for an hour, or for ever:
@@ -284,9 +284,7 @@ static void *coro_root(void *arg) {
 }
 
 RT_TEST(time, sleep_in_a_standalone_coroutine_on_a_worker) {
-  weft_runtime *rt = make_rt(1);
-  ASSERT_RC(weft_run_until_complete(rt, coro_root, NULL, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  run_root(1, coro_root, NULL);
 }
 
 /* ---- weft_await_until ---------------------------------------------------------------------- */
@@ -354,10 +352,7 @@ static void *await_until_root(void *arg) {
 
 ParameterizedTestParameters(time, await_until_in_a_coroutine) { return cr_make_param_array(unsigned, wc3, 3); }
 ParameterizedTest(unsigned *workers, time, await_until_in_a_coroutine, .timeout = 60) {
-  weft_runtime *rt = make_rt(*workers);
-  ASSERT_RC(weft_run_until_complete(rt, await_until_root, NULL, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
-  leak_check();
+  run_root(*workers, await_until_root, NULL);
 }
 
 static void *await_forever_with_deadline(void *arg) {
@@ -381,9 +376,7 @@ static void *cancel_timed_root(void *arg) {
 }
 
 RT_TEST(time, cancel_wakes_a_timed_await, .timeout = 60) {
-  weft_runtime *rt = make_rt(2);
-  ASSERT_RC(weft_run_until_complete(rt, cancel_timed_root, NULL, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  run_root(2, cancel_timed_root, NULL);
 }
 
 RT_TEST(time, await_until_from_a_plain_thread, .timeout = 60) {
@@ -475,9 +468,6 @@ static void *race_root(void *arg) {
 
 ParameterizedTestParameters(time, deadline_settle_cancel_race) { return cr_make_param_array(unsigned, wc3, 3); }
 ParameterizedTest(unsigned *workers, time, deadline_settle_cancel_race, .timeout = 240) {
-  weft_runtime *rt = make_rt(*workers);
   unsigned n = SIZED(20000, 5000, 1000);
-  ASSERT_RC(weft_run_until_complete(rt, race_root, &n, NULL), 0);
-  ASSERT_RC(weft_runtime_destroy(rt), 0);
-  leak_check();
+  run_root(*workers, race_root, &n);
 }
