@@ -24,19 +24,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "bench_common.h"
 #include "weft.h"
 
 namespace {
 
-weft_runtime *make_runtime(benchmark::State &state, unsigned workers) {
-  weft_runtime_config cfg;
-  weft_runtime_config_init(&cfg);
-  cfg.workers = workers;
-  weft_runtime *rt = nullptr;
-  int rc = weft_runtime_create(&rt, &cfg);
-  if (rc) state.SkipWithError(weft_strerror(rc));
-  return rt;
-}
 
 double peak_rss_mib() {
   FILE *f = fopen("/proc/self/status", "r");
@@ -67,7 +59,7 @@ void *yield_root(void *) {
 }
 
 void BM_Yield(benchmark::State &state) {
-  weft_runtime *rt = make_runtime(state, 1);
+  weft_runtime *rt = bench_runtime(state, 1);
   if (!rt) return;
   g_yields = 1000000;
   for (auto _ : state) weft_run_until_complete(rt, yield_root, nullptr, nullptr);
@@ -94,7 +86,7 @@ void *spawn_await_root(void *) {
 }
 
 void BM_SpawnAwait(benchmark::State &state) {
-  weft_runtime *rt = make_runtime(state, (unsigned)state.range(0));
+  weft_runtime *rt = bench_runtime(state, (unsigned)state.range(0));
   if (!rt) return;
   g_spawns = 1000000;
   for (auto _ : state) weft_run_until_complete(rt, spawn_await_root, nullptr, nullptr);
@@ -129,7 +121,7 @@ void *skynet(void *p) {
 }
 
 void BM_Skynet(benchmark::State &state) {
-  weft_runtime *rt = make_runtime(state, (unsigned)state.range(0));
+  weft_runtime *rt = bench_runtime(state, (unsigned)state.range(0));
   if (!rt) return;
   SkyArg root{0, 1000000};
   for (auto _ : state) {
@@ -158,7 +150,7 @@ void *fib(void *arg) {
 constexpr long kFibCalls30 = 1664079; // calls of fib(n) for n = 30
 
 void BM_Fib(benchmark::State &state) {
-  weft_runtime *rt = make_runtime(state, (unsigned)state.range(0));
+  weft_runtime *rt = bench_runtime(state, (unsigned)state.range(0));
   if (!rt) return;
   for (auto _ : state) {
     void *r;

@@ -26,19 +26,11 @@
 #include <atomic>
 #include <cstdint>
 
+#include "bench_common.h"
 #include "weft.h"
 
 namespace {
 
-weft_runtime *make_rt(benchmark::State &state, unsigned workers) {
-  weft_runtime_config cfg;
-  weft_runtime_config_init(&cfg);
-  cfg.workers = workers;
-  weft_runtime *rt = nullptr;
-  int rc = weft_runtime_create(&rt, &cfg);
-  if (rc) state.SkipWithError(weft_strerror(rc));
-  return rt;
-}
 
 uint64_t now_ns() {
   timespec ts;
@@ -86,7 +78,7 @@ void *ping_root(void *arg) {
 }
 
 void chan_ping_pong(benchmark::State &state, bool timed) {
-  weft_runtime *rt = make_rt(state, 1);
+  weft_runtime *rt = bench_runtime(state, 1);
   if (!rt) return;
   PingPong p{nullptr, nullptr, 100000, timed, weft_now() + 3600ull * 1000000000ull};
   weft_chan_create(&p.ping, 0, 0);
@@ -177,7 +169,7 @@ void *contended_root(void *arg) {
 }
 
 void BM_MutexContended(benchmark::State &state) {
-  weft_runtime *rt = make_rt(state, 2);
+  weft_runtime *rt = bench_runtime(state, 2);
   if (!rt) return;
   Contended c;
   weft_mutex_create(&c.m);

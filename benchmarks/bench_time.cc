@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench_common.h"
 #include "weft.h"
 
 namespace {
@@ -83,15 +84,8 @@ void *sleepers_root(void *) {
 }
 
 void BM_Sleepers(benchmark::State &state) {
-  weft_runtime_config cfg;
-  weft_runtime_config_init(&cfg);
-  cfg.workers = 2;
-  cfg.stack_size = 16 * 1024; // the smallest: 10^5 stacks
-  weft_runtime *rt = nullptr;
-  if (weft_runtime_create(&rt, &cfg)) {
-    state.SkipWithError("weft_runtime_create");
-    return;
-  }
+  weft_runtime *rt = bench_runtime(state, 2, 16 * 1024); // the smallest stacks: 10^5 of them
+  if (!rt) return;
   Sleepers s;
   s.n = state.range(0);
   g_s = &s;
@@ -121,14 +115,8 @@ void *sleep_loop(void *) {
 }
 
 void BM_SleepWake(benchmark::State &state) {
-  weft_runtime_config cfg;
-  weft_runtime_config_init(&cfg);
-  cfg.workers = 1;
-  weft_runtime *rt = nullptr;
-  if (weft_runtime_create(&rt, &cfg)) {
-    state.SkipWithError("weft_runtime_create");
-    return;
-  }
+  weft_runtime *rt = bench_runtime(state, 1);
+  if (!rt) return;
   g_sleeps = 1000;
   for (auto _ : state) weft_run_until_complete(rt, sleep_loop, nullptr, nullptr);
   double sleeps = (double)g_sleeps * (double)state.iterations();
