@@ -1,6 +1,7 @@
 /* weft-trace: what the summary computes (docs/trace-format.md, "What the
  * summary computes from it"), and printing it as a table or as JSON. */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "wt.h"
@@ -59,6 +60,8 @@ typedef struct {
   int64_t ts; /* its spawn */
   int32_t task;
 } dchild_t;
+/* sort_by_ts reads the time at the start of each record. */
+_Static_assert(offsetof(dslice_t, ts) == 0 && offsetof(dchild_t, ts) == 0, "ts first");
 
 typedef struct {
   const wt_trace *t;
@@ -162,39 +165,40 @@ static void walk(dag_t *d, int32_t T) {
   d->wait_head[T] = -1;
 }
 
-/* Puts each task's slices and children in time order; ties keep the file's
- * order (stable). Usually they already are in order. */
+/* The time of record i of an array of records of `size` bytes, each
+ * starting with an int64_t time (dslice_t, dchild_t). */
+static int64_t ts_at(const char *a, size_t i, size_t size) {
+  int64_t t;
+  memcpy(&t, a + i * size, sizeof t);
+  return t;
+}
+
+/* Puts n such records in time order; ties keep their order (stable).
+ * Usually they already are in order, and nothing is copied. */
+static void sort_by_ts(void *base, size_t n, size_t size, wt_kv **tmp, size_t *cap) {
+  char *a = base;
+  size_t i = 1;
+  while (i < n && ts_at(a, i - 1, size) <= ts_at(a, i, size)) i++;
+  if (i >= n) return;
+  wt_grow(tmp, cap, n, sizeof **tmp);
+  char *cp = wt_xmalloc(n * size);
+  memcpy(cp, a, n * size);
+  for (size_t j = 0; j < n; j++) (*tmp)[j] = (wt_kv){ts_at(cp, j, size), (int64_t)j};
+  wt_sort_kv(*tmp, n);
+  stable_ties(*tmp, n);
+  for (size_t j = 0; j < n; j++) memcpy(a + j * size, cp + (size_t)(*tmp)[j].v * size, size);
+  free(cp);
+}
+
+/* Puts each task's slices and children in time order. */
 static void sort_runs(dag_t *d, size_t nt) {
   wt_kv *tmp = NULL;
   size_t cap = 0;
   for (size_t g = 0; g < nt; g++) {
-    dslice_t *a = d->sl + d->sl_start[g];
-    size_t n = d->sl_start[g + 1] - d->sl_start[g], i = 1;
-    while (i < n && a[i - 1].ts <= a[i].ts) i++;
-    if (i < n) { /* by (ts, position): stable */
-      wt_grow(&tmp, &cap, n, sizeof *tmp);
-      dslice_t *cp = wt_xmalloc(n * sizeof *cp);
-      memcpy(cp, a, n * sizeof *cp);
-      for (size_t j = 0; j < n; j++) tmp[j] = (wt_kv){cp[j].ts, (int64_t)j};
-      wt_sort_kv(tmp, n);
-      stable_ties(tmp, n);
-      for (size_t j = 0; j < n; j++) a[j] = cp[tmp[j].v];
-      free(cp);
-    }
-    dchild_t *c = d->ch + d->ch_start[g];
-    n = d->ch_start[g + 1] - d->ch_start[g];
-    i = 1;
-    while (i < n && c[i - 1].ts <= c[i].ts) i++;
-    if (i < n) {
-      wt_grow(&tmp, &cap, n, sizeof *tmp);
-      dchild_t *cp = wt_xmalloc(n * sizeof *cp);
-      memcpy(cp, c, n * sizeof *cp);
-      for (size_t j = 0; j < n; j++) tmp[j] = (wt_kv){cp[j].ts, (int64_t)j};
-      wt_sort_kv(tmp, n);
-      stable_ties(tmp, n);
-      for (size_t j = 0; j < n; j++) c[j] = cp[tmp[j].v];
-      free(cp);
-    }
+    sort_by_ts(d->sl + d->sl_start[g], d->sl_start[g + 1] - d->sl_start[g], sizeof *d->sl, &tmp,
+               &cap);
+    sort_by_ts(d->ch + d->ch_start[g], d->ch_start[g + 1] - d->ch_start[g], sizeof *d->ch, &tmp,
+               &cap);
   }
   free(tmp);
 }
