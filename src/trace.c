@@ -75,6 +75,15 @@ static struct weft__tchunk *weft__tchunk_map(void) {
 
 static void weft__tchunk_unmap(struct weft__tchunk *c) { munmap(c, WEFT__TCHUNK_BYTES); }
 
+/* A zeroed buffer's atomics and cap. */
+static void weft__tbuf_init(struct weft__tbuf *b) {
+  atomic_init(&b->pub, NULL);
+  atomic_init(&b->dropped, 0);
+  atomic_init(&b->names, NULL);
+  atomic_init(&b->nnames, 0);
+  b->max_bytes = weft__trace_cap();
+}
+
 /* ---- the pager -------------------------------------------------------------------- */
 
 /* A chunk written once per 4 KiB: all its pages are in (one fault if it is
@@ -143,7 +152,7 @@ static void weft__pager_stop(struct weft__trace *tr) {
 struct weft__tbuf *weft__tbuf_new(struct weft__trace *tr) {
   struct weft__tbuf *b = calloc(1, sizeof *b);
   if (!b) return NULL;
-  b->max_bytes = weft__trace_cap();
+  weft__tbuf_init(b);
   for (unsigned k = 0; k < WEFT__TSPARES; k++) atomic_init(&b->spare[k], NULL);
   struct weft__pager *pg = &tr->pager;
   pthread_mutex_lock(&pg->lock);
@@ -210,7 +219,11 @@ static void weft__tbuf_free(struct weft__tbuf *b) {
   }
   for (size_t i = 0; i < b->intern_cap; i++) free(b->intern[i]);
   free(b->intern);
-  free(b->names);
+  for (struct weft__tname_arr *a = atomic_load_explicit(&b->names, memory_order_relaxed), *o; a;
+       a = o) {
+    o = a->older;
+    free(a);
+  }
   free(b);
 }
 
@@ -268,7 +281,7 @@ int weft__trace_create(struct weft__trace **out, const char *path) {
   pthread_mutex_init(&tr->lock, NULL);
   pthread_mutex_init(&tr->pager.lock, NULL);
   pthread_cond_init(&tr->pager.cv, NULL);
-  tr->outside.max_bytes = weft__trace_cap();
+  weft__tbuf_init(&tr->outside);
   weft__live_add(tr);
   *out = tr;
   return 0;
@@ -342,16 +355,29 @@ static const char *weft__tbuf_intern(struct weft__tbuf *b, const char *name) {
 void weft__tbuf_name(struct weft__tbuf *b, uint64_t id, const char *name) {
   const char *in = weft__tbuf_intern(b, name);
   if (!in) return;
-  if (b->nnames == b->names_cap) {
+  /* Relaxed: our own stores. */
+  size_t n = atomic_load_explicit(&b->nnames, memory_order_relaxed);
+  struct weft__tname_arr *a = atomic_load_explicit(&b->names, memory_order_relaxed);
+  if (n == b->names_cap) {
+    /* Not realloc: a reader may be reading the old array. */
     size_t cap = b->names_cap ? 2 * b->names_cap : 256;
-    struct weft__tname_ent *v = realloc(b->names, cap * sizeof *v);
+    struct weft__tname_arr *v = malloc(sizeof *v + cap * sizeof v->ent[0]);
     if (!v) return;
-    b->names = v;
+    v->older = a;
+    if (n) memcpy(v->ent, a->ent, n * sizeof v->ent[0]);
+    /* release: publishes the copied entries with the array; pairs with the
+     * acquire in weft__tbuf_names, which may read this array with a count
+     * published before it. */
+    atomic_store_explicit(&b->names, v, memory_order_release);
     b->names_cap = cap;
+    a = v;
   }
   /* The time of this worker's last record: orders it against names given
    * elsewhere without reading the clock. */
-  b->names[b->nnames++] = (struct weft__tname_ent){id, b->stamp >> 8, in};
+  a->ent[n] = (struct weft__tname_ent){id, b->stamp >> 8, in};
+  /* release: publishes the entry (and the array holding it); pairs with
+   * the acquire in weft__tbuf_names. */
+  atomic_store_explicit(&b->nnames, n + 1, memory_order_release);
 }
 
 char *weft__trace_path(const char *configured) {
@@ -563,19 +589,58 @@ static void weft__w_begin(struct weft__writer *w, int tid, struct weft__open *o,
   o->open = 1;
 }
 
-/* Each stream: a worker's buffer (track 1 + index) or the outside one (0). */
+/* Each stream: the records of a buffer up to the position it had published
+ * when the write began (trace.h), read in place, as track tid: a worker's
+ * (1 + index) or the outside one (0). */
 struct weft__stream {
-  struct weft__tchunk *chunk;
-  struct weft__trec *pos;
+  struct weft__tchunk *chunk; /* being read */
+  struct weft__trec *pos, *end; /* the next record; the end of chunk's */
+  struct weft__trec *pub;       /* the end of the last chunk to read */
   int tid;
 };
 
+/* Whether p is one past a record of c (the end of its records, if it is
+ * the buffer's last chunk read). Addresses, not pointer comparison: p may
+ * be in another chunk. */
+static int weft__tchunk_holds(const struct weft__tchunk *c, const struct weft__trec *p) {
+  uintptr_t a = (uintptr_t)c->rec, x = (uintptr_t)p;
+  return x > a && x <= a + WEFT__TCHUNK_RECS * sizeof(struct weft__trec);
+}
+
+static void weft__stream_enter(struct weft__stream *s, struct weft__tchunk *c) {
+  s->chunk = c;
+  s->pos = c->rec;
+  /* Only a chunk before the one that holds pub is read to its end: that
+   * one's end (and next) the owner may be writing. */
+  s->end = weft__tchunk_holds(c, s->pub) ? s->pub : c->end;
+}
+
+static void weft__stream_open(struct weft__stream *s, struct weft__tbuf *b, int tid) {
+  s->tid = tid;
+  /* acquire: pairs with the release store in weft__trace_emit; the
+   * records before pub, `first`, and the links and ends of the chunks
+   * before pub's are then visible. */
+  s->pub = atomic_load_explicit(&b->pub, memory_order_acquire);
+  s->chunk = NULL;
+  s->pos = s->end = s->pub; /* NULL: an empty stream */
+  if (s->pub) weft__stream_enter(s, b->first);
+}
+
 static struct weft__trec *weft__stream_peek(struct weft__stream *s) {
-  while (s->chunk && s->pos == s->chunk->end) {
-    s->chunk = s->chunk->next;
-    s->pos = s->chunk ? s->chunk->rec : NULL;
+  while (s->pos == s->end) {
+    if (s->end == s->pub) return NULL;
+    weft__stream_enter(s, s->chunk->next);
   }
-  return s->chunk ? s->pos : NULL;
+  return s->pos;
+}
+
+/* The names given on a worker, as far as published: acquire the count,
+ * then the array (it pairs with the release stores in weft__tbuf_name): an
+ * array at least as new as the count holds at least that many entries. */
+static const struct weft__tname_ent *weft__tbuf_names(struct weft__tbuf *b, size_t *n) {
+  *n = atomic_load_explicit(&b->nnames, memory_order_acquire);
+  struct weft__tname_arr *a = atomic_load_explicit(&b->names, memory_order_acquire);
+  return a ? a->ent : NULL;
 }
 
 int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
@@ -606,38 +671,40 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
     rc = ENOMEM;
     goto out;
   }
-  /* Names into the per-task table, once: the newest name of a task wins
-   * (by stamp; on a tie, the outside list's newest-first order, then
-   * worker order, then the later in a worker's list). */
-  for (struct weft__tname *nm = tr->names; nm; nm = nm->next) {
+  /* What is read: the names, then the records; the outside ones under the
+   * lock their writers take (the outside list's nodes never change). Names
+   * into the per-task table, once: the newest name of a task wins (by
+   * stamp; on a tie, the outside list's newest-first order, then worker
+   * order, then the later in a worker's list). */
+  pthread_mutex_lock(&tr->lock);
+  struct weft__tname *onames = tr->names;
+  pthread_mutex_unlock(&tr->lock);
+  for (struct weft__tname *nm = onames; nm; nm = nm->next) {
     struct weft__tinfo *ti = weft__tinfo(w, nm->id);
     if (ti && (!ti->name || nm->stamp > ti->name_stamp)) {
       ti->name = nm->name;
       ti->name_stamp = nm->stamp;
     }
   }
-  for (unsigned i = 0; i < n; i++)
-    for (size_t k = 0; k < bufs[i]->nnames; k++) {
-      const struct weft__tname_ent *e = &bufs[i]->names[k];
+  for (unsigned i = 0; i < n; i++) {
+    size_t nn;
+    const struct weft__tname_ent *ent = weft__tbuf_names(bufs[i], &nn);
+    for (size_t k = 0; k < nn; k++) {
+      const struct weft__tname_ent *e = &ent[k];
       struct weft__tinfo *ti = weft__tinfo(w, e->id);
       if (ti && (!ti->name || e->stamp >= ti->name_stamp)) {
         ti->name = e->name;
         ti->name_stamp = e->stamp;
       }
     }
-  uint64_t dropped = tr->outside.dropped;
-  struct weft__tbuf outside = tr->outside;
-  if (outside.last) outside.last->end = outside.cur;
-  st[0].chunk = outside.first;
-  st[0].pos = outside.first ? outside.first->rec : NULL;
-  st[0].tid = 0;
+  }
+  pthread_mutex_lock(&tr->lock);
+  weft__stream_open(&st[0], &tr->outside, 0);
+  uint64_t dropped = atomic_load_explicit(&tr->outside.dropped, memory_order_relaxed);
+  pthread_mutex_unlock(&tr->lock);
   for (unsigned i = 0; i < n; i++) {
-    struct weft__tbuf *b = bufs[i];
-    if (b->last) b->last->end = b->cur;
-    dropped += b->dropped;
-    st[i + 1].chunk = b->first;
-    st[i + 1].pos = b->first ? b->first->rec : NULL;
-    st[i + 1].tid = (int)i + 1;
+    weft__stream_open(&st[i + 1], bufs[i], (int)i + 1);
+    dropped += atomic_load_explicit(&bufs[i]->dropped, memory_order_relaxed);
   }
 
   /* Header and metadata. */
@@ -819,7 +886,8 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
       break;
     }
   }
-  /* Slices still open (a task still running when the trace was written). */
+  /* Slices still open (a task still running when the trace was written):
+   * closed at the last time read, flagged "open". */
   for (unsigned i = 0; i <= n; i++) weft__w_slice(w, (int)i, &open[i], last_ts, "await", 0, 1);
   weft__w_str(w, "\n]}\n");
   weft__w_flush(w);

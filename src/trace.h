@@ -26,6 +26,18 @@
  * Timestamps: the TSC where the CPU says it is constant and non-stop
  * (converted with a rate measured between runtime creation and the
  * write), else CLOCK_MONOTONIC.
+ *
+ * Reading while the owner appends. Each buffer says how far it may be
+ * read: `pub`, one past its last complete record, stored with release
+ * after each record (a plain store on x86). A reader that acquire-loads
+ * `pub` sees every record before it, and the chunk links and chunk ends
+ * the owner wrote before it. Chunks are never freed while the trace lives,
+ * so the reader walks them from `first`: the chunk whose records (rec,
+ * rec + capacity] hold `pub` ends there and is the last one read — its
+ * `next` and `end` are not read (the owner may be writing them); an
+ * earlier chunk is full and ends at its `end`. The names given on a worker
+ * are read the same way (weft__tbuf_name), and the outside buffer and
+ * names under the trace's lock. The reader never writes to a buffer.
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
@@ -70,15 +82,25 @@ struct weft__tchunk {
 
 struct weft__tbuf {
   struct weft__trec *cur, *lim; /* free space in the last chunk */
-  uint64_t stamp;               /* the last record's time << 8; 0: none yet */
+  /* cur, published: release-stored by the owner after each record; read
+   * (acquire) by a writer while the owner appends. NULL: no record yet. */
+  _Atomic(struct weft__trec *) pub;
+  uint64_t stamp; /* the last record's time << 8; 0: none yet */
   struct weft__tchunk *first, *last;
-  uint64_t dropped;
+  /* Records lost (over the cap): the owner's plain increment, made of a
+   * relaxed load and store (no read-modify-write); read relaxed. */
+  _Atomic uint64_t dropped;
   size_t bytes, max_bytes;
   struct weft__trace *tr; /* whose pager refills spare[]; NULL: none */
-  /* Names given to tasks from this worker (owner-only: no lock), each
-   * text interned once per worker (open addressing, power-of-2 size). */
-  struct weft__tname_ent *names;
-  size_t nnames, names_cap;
+  /* Names given to tasks from this worker, each text interned once per
+   * worker (open addressing, power-of-2 size; the intern table is
+   * owner-only). The names array is appended by the owner only, without a
+   * lock, and readable while it does: grown into a new array (the old one
+   * kept until the trace is freed), the array published (release) after
+   * the copy, the count (release) after each entry. */
+  _Atomic(struct weft__tname_arr *) names;
+  _Atomic size_t nnames;
+  size_t names_cap; /* owner-only */
   char **intern;
   size_t nintern, intern_cap;
   /* Chunks already faulted in by the pager thread: it stores into an
@@ -108,6 +130,10 @@ struct weft__tname {
 struct weft__tname_ent {
   uint64_t id, stamp; /* stamp: when (the newest name of a task wins) */
   const char *name;   /* interned in the buffer */
+};
+struct weft__tname_arr {
+  struct weft__tname_arr *older; /* the array this one replaced */
+  struct weft__tname_ent ent[];
 };
 
 struct weft__trace {
@@ -161,7 +187,9 @@ static inline uint64_t weft__trace_now(int use_tsc) {
 static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned kind,
                                     uint64_t arg) {
   if (WEFT__UNLIKELY(b->cur == b->lim) && !weft__tbuf_grow(b)) {
-    b->dropped++;
+    atomic_store_explicit(&b->dropped,
+                          atomic_load_explicit(&b->dropped, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     return;
   }
   uint64_t stamp;
@@ -169,9 +197,13 @@ static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned 
     stamp = b->stamp;
   else
     b->stamp = stamp = weft__trace_now(use_tsc) << 8;
-  b->cur->head = stamp | kind;
-  b->cur->arg = arg;
-  b->cur++;
+  struct weft__trec *r = b->cur;
+  r->head = stamp | kind;
+  r->arg = arg;
+  b->cur = r + 1;
+  /* release: publishes the record, and after a grow the chunk links, to a
+   * reader; pairs with the acquire in weft__stream_open. */
+  atomic_store_explicit(&b->pub, r + 1, memory_order_release);
 }
 
 /* From a thread that is no worker: under the trace's lock. */
