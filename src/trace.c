@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define WEFT__TCHUNK_BYTES ((size_t)2 << 20) /* a huge page */
 #define WEFT__TCHUNK_RECS \
@@ -149,11 +150,14 @@ static void weft__pager_stop(struct weft__trace *tr) {
   pg->nbufs = pg->cap = 0;
 }
 
+static void weft__live_add_buf(struct weft__trace *tr, struct weft__tbuf *b);
+
 struct weft__tbuf *weft__tbuf_new(struct weft__trace *tr) {
   struct weft__tbuf *b = calloc(1, sizeof *b);
   if (!b) return NULL;
   weft__tbuf_init(b);
   for (unsigned k = 0; k < WEFT__TSPARES; k++) atomic_init(&b->spare[k], NULL);
+  weft__live_add_buf(tr, b);
   struct weft__pager *pg = &tr->pager;
   pthread_mutex_lock(&pg->lock);
   if (pg->nbufs == pg->cap) {
@@ -229,23 +233,37 @@ static void weft__tbuf_free(struct weft__tbuf *b) {
 
 /* Traces whose runtime has not been destroyed. The file is written by
  * weft_runtime_destroy, when every worker has stopped; a process that
- * exits before that (its workers still appending) gets a line on stderr
- * per trace instead of a file, rather than silence. */
+ * exits before that (its workers still appending) gets, from an exit
+ * handler, each trace as far as it was recorded — what every buffer had
+ * published when the handler read it (trace.h) — marked incomplete, and a
+ * line on stderr saying so. The handler holds the list's lock while it
+ * writes; weft__trace_finish takes the trace out of the list under that
+ * lock before it writes or frees anything, and writes nothing if the
+ * handler already has. Each trace's list of buffers is under that lock
+ * too (the handler finds the workers' buffers there). */
 static pthread_mutex_t weft__live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct weft__trace *weft__live_head;
 static pthread_once_t weft__live_once = PTHREAD_ONCE_INIT;
 
-static void weft__live_report(void) {
+static int weft__trace_write(struct weft__trace *tr, int complete);
+
+static void weft__live_exit(void) {
   pthread_mutex_lock(&weft__live_lock);
-  for (struct weft__trace *tr = weft__live_head; tr; tr = tr->live_next)
-    fprintf(stderr,
-            "weft: the trace %s was not written: its runtime was still running at exit "
-            "(weft_runtime_destroy writes it)\n",
-            tr->path);
+  for (struct weft__trace *tr = weft__live_head; tr; tr = tr->live_next) {
+    /* A forked child exiting: the trace (and its workers) are the
+     * parent's, who writes it. */
+    if (tr->pid != getpid()) continue;
+    tr->exit_written = 1;
+    if (weft__trace_write(tr, 0) == 0)
+      fprintf(stderr,
+              "weft: the trace %s was written at exit with its runtime still running: it "
+              "ends there, incomplete (weft_runtime_destroy writes a complete one)\n",
+              tr->path);
+  }
   pthread_mutex_unlock(&weft__live_lock);
 }
 
-static void weft__live_init(void) { atexit(weft__live_report); }
+static void weft__live_init(void) { atexit(weft__live_exit); }
 
 static void weft__live_add(struct weft__trace *tr) {
   pthread_once(&weft__live_once, weft__live_init);
@@ -257,13 +275,26 @@ static void weft__live_add(struct weft__trace *tr) {
   pthread_mutex_unlock(&weft__live_lock);
 }
 
-static void weft__live_remove(struct weft__trace *tr) {
+/* Out of the list; returns whether the exit handler has written it. */
+static int weft__live_remove(struct weft__trace *tr) {
   pthread_mutex_lock(&weft__live_lock);
   if (tr->live_prev)
     tr->live_prev->live_next = tr->live_next;
   else
     weft__live_head = tr->live_next;
   if (tr->live_next) tr->live_next->live_prev = tr->live_prev;
+  int written = tr->exit_written;
+  pthread_mutex_unlock(&weft__live_lock);
+  return written;
+}
+
+/* A new buffer goes last in its trace's list: worker order. */
+static void weft__live_add_buf(struct weft__trace *tr, struct weft__tbuf *b) {
+  pthread_mutex_lock(&weft__live_lock);
+  b->trace_next = NULL;
+  *tr->bufs_tail = b;
+  tr->bufs_tail = &b->trace_next;
+  tr->nbufs++;
   pthread_mutex_unlock(&weft__live_lock);
 }
 
@@ -282,6 +313,8 @@ int weft__trace_create(struct weft__trace **out, const char *path) {
   pthread_mutex_init(&tr->pager.lock, NULL);
   pthread_cond_init(&tr->pager.cv, NULL);
   weft__tbuf_init(&tr->outside);
+  tr->bufs_tail = &tr->bufs;
+  tr->pid = getpid();
   weft__live_add(tr);
   *out = tr;
   return 0;
@@ -359,7 +392,7 @@ void weft__tbuf_name(struct weft__tbuf *b, uint64_t id, const char *name) {
   size_t n = atomic_load_explicit(&b->nnames, memory_order_relaxed);
   struct weft__tname_arr *a = atomic_load_explicit(&b->names, memory_order_relaxed);
   if (n == b->names_cap) {
-    /* Not realloc: a reader may be reading the old array. */
+    /* Not realloc: a writer at exit may be reading the old array. */
     size_t cap = b->names_cap ? 2 * b->names_cap : 256;
     struct weft__tname_arr *v = malloc(sizeof *v + cap * sizeof v->ent[0]);
     if (!v) return;
@@ -643,9 +676,13 @@ static const struct weft__tname_ent *weft__tbuf_names(struct weft__tbuf *b, size
   return a ? a->ent : NULL;
 }
 
-int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+/* Writes the trace file from what the buffers have published — all they
+ * hold when the workers have stopped (complete), else what they held
+ * when this began (a write at exit: the workers still append, and are
+ * never written to) — and says on stderr what went wrong. 0 or an errno. */
+static int weft__trace_write(struct weft__trace *tr, int complete) {
   int rc = 0;
-  weft__pager_stop(tr);
+  unsigned n = tr->nbufs;
   struct weft__writer *w = calloc(1, sizeof *w);
   struct weft__stream *st = calloc(n + 1, sizeof *st);
   struct weft__open *open = calloc(n + 1, sizeof *open);
@@ -671,11 +708,12 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
     rc = ENOMEM;
     goto out;
   }
-  /* What is read: the names, then the records; the outside ones under the
-   * lock their writers take (the outside list's nodes never change). Names
-   * into the per-task table, once: the newest name of a task wins (by
-   * stamp; on a tie, the outside list's newest-first order, then worker
-   * order, then the later in a worker's list). */
+  /* What is read: the names, then the records (a task named in between,
+   * at exit, shows as "task N"); the outside ones under the lock their
+   * writers take (the outside list's nodes never change). Names into the
+   * per-task table, once: the newest name of a task wins (by stamp; on a
+   * tie, the outside list's newest-first order, then worker order, then the
+   * later in a worker's list). */
   pthread_mutex_lock(&tr->lock);
   struct weft__tname *onames = tr->names;
   pthread_mutex_unlock(&tr->lock);
@@ -686,9 +724,10 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
       ti->name_stamp = nm->stamp;
     }
   }
-  for (unsigned i = 0; i < n; i++) {
+  struct weft__tbuf *b = tr->bufs;
+  for (unsigned i = 0; i < n; i++, b = b->trace_next) {
     size_t nn;
-    const struct weft__tname_ent *ent = weft__tbuf_names(bufs[i], &nn);
+    const struct weft__tname_ent *ent = weft__tbuf_names(b, &nn);
     for (size_t k = 0; k < nn; k++) {
       const struct weft__tname_ent *e = &ent[k];
       struct weft__tinfo *ti = weft__tinfo(w, e->id);
@@ -702,9 +741,10 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
   weft__stream_open(&st[0], &tr->outside, 0);
   uint64_t dropped = atomic_load_explicit(&tr->outside.dropped, memory_order_relaxed);
   pthread_mutex_unlock(&tr->lock);
-  for (unsigned i = 0; i < n; i++) {
-    weft__stream_open(&st[i + 1], bufs[i], (int)i + 1);
-    dropped += atomic_load_explicit(&bufs[i]->dropped, memory_order_relaxed);
+  b = tr->bufs;
+  for (unsigned i = 0; i < n; i++, b = b->trace_next) {
+    weft__stream_open(&st[i + 1], b, (int)i + 1);
+    dropped += atomic_load_explicit(&b->dropped, memory_order_relaxed);
   }
 
   /* Header and metadata. */
@@ -714,7 +754,8 @@ int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigne
   weft__w_u64(w, tr->mono0);
   weft__w_str(w, ",\"dropped\":");
   weft__w_u64(w, dropped);
-  weft__w_str(w, ",\"complete\":true},\n\"displayTimeUnit\":\"ns\",\n\"traceEvents\":[\n");
+  weft__w_str(w, complete ? ",\"complete\":true" : ",\"complete\":false");
+  weft__w_str(w, "},\n\"displayTimeUnit\":\"ns\",\n\"traceEvents\":[\n");
   weft__w_str(w, "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":"
                  "\"weft\"}}");
   weft__w_str(w, ",\n{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"thread_name\",\"args\":{\"name\":"
@@ -909,12 +950,11 @@ out:
   free(st);
   free(open);
   free(parked);
-  weft__trace_finish_discard(tr, bufs, n);
   return rc;
 }
 
-void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
-  weft__live_remove(tr);
+/* Frees it all; out of the live list already. */
+static void weft__trace_free(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
   weft__pager_stop(tr); /* (a second call finds it stopped) */
   for (unsigned i = 0; bufs && i < n; i++) weft__tbuf_free(bufs[i]);
   for (struct weft__tchunk *c = tr->outside.first, *nx; c; c = nx) {
@@ -931,4 +971,20 @@ void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs
   pthread_cond_destroy(&tr->pager.cv);
   free(tr->path);
   free(tr);
+}
+
+int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  /* Out of the live list before anything is written or freed: the exit
+   * handler then cannot start on it; if it has written it, the process
+   * is exiting and that file stays. */
+  int written = weft__live_remove(tr);
+  weft__pager_stop(tr);
+  int rc = written ? 0 : weft__trace_write(tr, 1);
+  weft__trace_free(tr, bufs, n);
+  return rc;
+}
+
+void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n) {
+  weft__live_remove(tr);
+  weft__trace_free(tr, bufs, n);
 }

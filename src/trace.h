@@ -27,17 +27,19 @@
  * (converted with a rate measured between runtime creation and the
  * write), else CLOCK_MONOTONIC.
  *
- * Reading while the owner appends. Each buffer says how far it may be
- * read: `pub`, one past its last complete record, stored with release
- * after each record (a plain store on x86). A reader that acquire-loads
- * `pub` sees every record before it, and the chunk links and chunk ends
- * the owner wrote before it. Chunks are never freed while the trace lives,
- * so the reader walks them from `first`: the chunk whose records (rec,
- * rec + capacity] hold `pub` ends there and is the last one read — its
- * `next` and `end` are not read (the owner may be writing them); an
- * earlier chunk is full and ends at its `end`. The names given on a worker
- * are read the same way (weft__tbuf_name), and the outside buffer and
- * names under the trace's lock. The reader never writes to a buffer.
+ * Reading while workers append. A process may exit with its runtime still
+ * running; an exit handler then writes what was recorded so far, while the
+ * workers go on appending. Each buffer says how far it may be read: `pub`,
+ * one past its last complete record, stored with release after each record
+ * (a plain store on x86). A reader that acquire-loads `pub` sees every
+ * record before it, and the chunk links and chunk ends the owner wrote
+ * before it. Chunks are never freed while the trace lives, so the reader
+ * walks them from `first`: the chunk whose records (rec, rec + capacity]
+ * hold `pub` ends there and is the last one read — its `next` and `end` are
+ * not read (the owner may be writing them); an earlier chunk is full and
+ * ends at its `end`. The names given on a worker are read the same way
+ * (weft__tbuf_name), and the outside buffer and names under the trace's
+ * lock. The reader never writes to a buffer.
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
@@ -45,6 +47,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "sanitize.h"
@@ -92,6 +95,7 @@ struct weft__tbuf {
   _Atomic uint64_t dropped;
   size_t bytes, max_bytes;
   struct weft__trace *tr; /* whose pager refills spare[]; NULL: none */
+  struct weft__tbuf *trace_next; /* the trace's next buffer (trace.c) */
   /* Names given to tasks from this worker, each text interned once per
    * worker (open addressing, power-of-2 size; the intern table is
    * owner-only). The names array is appended by the owner only, without a
@@ -145,20 +149,31 @@ struct weft__trace {
   uint64_t outside_seq;
   struct weft__tname *names;
   struct weft__pager pager;
-  /* In the list of traces whose runtime is not destroyed yet (trace.c):
-   * a process that exits before that is told its trace was not written. */
+  /* In the list of traces whose runtime is not destroyed yet (trace.c),
+   * and what the exit handler needs to write one: all under that list's
+   * lock. A process that exits before weft__trace_finish gets the trace up
+   * to its exit (exit_written), marked incomplete. */
   struct weft__trace *live_prev, *live_next;
+  struct weft__tbuf *bufs, **bufs_tail; /* the workers', in weft__tbuf_new's order */
+  unsigned nbufs;
+  int exit_written;
+  pid_t pid; /* the process it was created in (not a forked child) */
 };
 
 /* 0 if the trace was set up (path copied); ENOMEM. */
 int weft__trace_create(struct weft__trace **out, const char *path);
 /* Writes the trace file from every buffer (workers stopped), frees it all.
- * `bufs` are the workers' buffers, in worker order. Returns 0 or an errno
- * (the file could not be written; also said on stderr). */
+ * `bufs` are the workers' buffers (NULL where creation failed), freed
+ * here. Returns 0 or an errno (the file could not be written; also said on
+ * stderr). Writes nothing if the process is exiting and the exit handler
+ * has written the file. */
 int weft__trace_finish(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
 /* Frees it all without writing (runtime creation failed). */
 void weft__trace_finish_discard(struct weft__trace *tr, struct weft__tbuf **bufs, unsigned n);
-/* A worker's buffer, refilled by tr's pager (started with the first). */
+/* A worker's buffer, refilled by tr's pager (started with the first).
+ * Call once per worker, in worker order: the trace keeps its buffers in
+ * that order, as tracks weft-w0, weft-w1, … (the writer at exit finds
+ * them there). */
 struct weft__tbuf *weft__tbuf_new(struct weft__trace *tr);
 
 /* The path tracing was asked for: the config's, else WEFT_TRACE's (a second
@@ -202,7 +217,7 @@ static inline void weft__trace_emit(struct weft__tbuf *b, int use_tsc, unsigned 
   r->arg = arg;
   b->cur = r + 1;
   /* release: publishes the record, and after a grow the chunk links, to a
-   * reader; pairs with the acquire in weft__stream_open. */
+   * writer at exit; pairs with the acquire in weft__stream_open. */
   atomic_store_explicit(&b->pub, r + 1, memory_order_release);
 }
 
