@@ -77,6 +77,32 @@ void *weft__deque_pop(struct weft__deque *d) {
   return x;
 }
 
+size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  long long nb = b - (long long)k;
+  atomic_store_explicit(&d->bottom, nb, memory_order_relaxed);
+  /* seq_cst fence: as in pop, the store of bottom is visible before we read
+   * top. A thief that claims index i read bottom > i: after this fence it
+   * reads nb or less, so it claims below nb; before it, it read top before
+   * that too, so i <= the top we read next. Hence if that top is below nb,
+   * no thief can ever take an index in [nb, b): they are all ours. */
+  atomic_thread_fence(memory_order_seq_cst);
+  long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  if (t < nb) {
+    for (size_t i = 0; i < k; i++)
+      out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
+                                    memory_order_relaxed);
+    return k;
+  }
+  /* Thieves are at our range: put bottom back (as pop's empty case does;
+   * thieves that took indices meanwhile moved top past them) and take the
+   * elements one by one, each pop deciding its own race. */
+  atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+  size_t n = 0;
+  while (n < k && (out[n] = weft__deque_pop(d)) != NULL) n++;
+  return n;
+}
+
 void *weft__deque_steal(struct weft__deque *d) {
   /* acquire: pairs with the CAS of other thieves and the owner on top, so
    * that the slot we read is not older than the top we read. */

@@ -43,6 +43,11 @@ int weft__deque_push(struct weft__deque *d, void *x);
 /* Owner only. The newest element, or NULL if empty. */
 void *weft__deque_pop(struct weft__deque *d);
 
+/* Owner only. Takes the k newest elements (k <= the size the owner last
+ * saw) with one fence instead of k: out[0] is the newest. Returns how many
+ * it took — k, or fewer when thieves took some of them meanwhile. */
+size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out);
+
 /* Any thread. The oldest element; NULL if empty or if the take lost a race
  * (to the owner or another thief): callers treat both as "try elsewhere". */
 void *weft__deque_steal(struct weft__deque *d);

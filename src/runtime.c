@@ -135,9 +135,12 @@ unsigned weft_runtime_workers(const weft_runtime *rt) { return rt ? rt->nworkers
 
 /* ---- spawning ---------------------------------------------------------------- */
 
-static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **out) {
+/* `w`: the calling worker (weft__worker_current(), of any runtime), or NULL;
+ * read once by the caller: nothing here can suspend. */
+static int weft__spawn(struct weft__worker *w, weft_runtime *rt, weft_fn fn, void *arg,
+                       weft_future **out) {
   if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) return ESHUTDOWN;
-  struct weft__task *t = weft__task_alloc();
+  struct weft__task *t = weft__task_alloc(w);
   if (!t) return ENOMEM;
   weft__future_init(&t->fut, WEFT__F_TASK, out ? 2 : 1); /* the runtime's, and the caller's */
   t->stack = NULL;
@@ -150,9 +153,9 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
   atomic_init(&t->cancel, 0);
   atomic_init(&t->wait, WEFT__W_RUNNING);
   t->wait_gen = 0;
+  t->qidx = -1;
   t->reg_prev = t->reg_next = NULL;
   t->reg_home = NULL;
-  struct weft__worker *w = weft__worker_current();
   if (w && w->rt == rt) {
     w->live_delta++;
     WEFT__COUNT(w, spawns);
@@ -171,7 +174,7 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
     }
   }
 #endif
-  if (weft__task_submit(rt, t) != 0) {
+  if (weft__task_submit(w, rt, t) != 0) {
     /* Not queued (the injection queue could not grow): undo the spawn. */
     if (w && w->rt == rt)
       w->live_delta--;
@@ -187,14 +190,15 @@ static int weft__spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **ou
 
 int weft_runtime_spawn(weft_runtime *rt, weft_fn fn, void *arg, weft_future **task) {
   if (!rt || !fn) return EINVAL;
-  return weft__spawn(rt, fn, arg, task);
+  return weft__spawn(weft__worker_current(), rt, fn, arg, task);
 }
 
 int weft_spawn(weft_fn fn, void *arg, weft_future **task) {
   if (!fn) return EINVAL;
-  struct weft__task *self = weft__task_self();
+  struct weft__worker *w = weft__worker_current();
+  struct weft__task *self = w ? w->current : NULL;
   if (!self) return EPERM;
-  return weft__spawn(self->rt, fn, arg, task);
+  return weft__spawn(w, self->rt, fn, arg, task);
 }
 
 int weft_task_set_name(weft_future *task, const char *name) {
@@ -228,7 +232,7 @@ int weft_run_until_complete(weft_runtime *rt, weft_fn fn, void *arg, void **resu
   if (!rt || !fn) return EINVAL;
   if (weft__worker_current()) return EDEADLK; /* it would block a worker */
   weft_future *root;
-  int rc = weft__spawn(rt, fn, arg, &root);
+  int rc = weft__spawn(NULL, rt, fn, arg, &root);
   if (rc) return rc;
   rc = weft_await(root, result); /* a plain thread: blocks on a futex */
   weft_future_release(root);

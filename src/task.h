@@ -90,6 +90,8 @@ struct weft__task {
   atomic_uint cancel;        /* cancellation requested */
   atomic_uint wait;          /* see WEFT__W_* */
   uint32_t wait_gen;         /* owner-only: generation of the current wait */
+  long long qidx;            /* where its spawn entry went in its spawner's deque (a hint,
+                              * for an awaiter claiming it there: worker.c) */
   uint64_t trace_id;         /* its id in the trace (0 when not traced) */
   /* Registration in a worker's list of tasks waiting on something that
    * may never happen — a future that is not a task of the same runtime, a

@@ -136,9 +136,10 @@ static void weft__push_local(struct weft__worker *w, struct weft__task *t) {
   }
 }
 
-int weft__task_submit(weft_runtime *rt, struct weft__task *t) {
-  struct weft__worker *w = weft__worker_current();
+int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__task *t) {
   if (w && w->rt == rt) {
+    /* Before the push publishes the task (a thief may run it at once). */
+    t->qidx = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
     weft__push_local(w, t);
     if (rt->nworkers > 1) weft__notify(rt);
   } else {
@@ -260,6 +261,19 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
   return 1;
 }
 
+/* Owner: pops its deque's bottom, and forgets the record of a stale entry
+ * at that index (see "Running an awaited task inline": a record must not
+ * outlive its entry, or it could match a later entry reusing the index
+ * and the task's recycled memory). Every owner pop but the batch drop of
+ * recorded entries goes through here. */
+static struct weft__task *weft__own_pop(struct weft__worker *w) {
+  long long j = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) - 1;
+  struct weft__task *x = weft__deque_pop(&w->dq);
+  struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
+  if (r->idx == j) r->task = NULL;
+  return x;
+}
+
 /* Owner: the LIFO slot, then the deque, then the yield queue. */
 static struct weft__task *weft__pop_local(struct weft__worker *w) {
   struct weft__task *t;
@@ -267,7 +281,7 @@ static struct weft__task *weft__pop_local(struct weft__worker *w) {
     w->lifo = NULL;
     return t;
   }
-  if ((t = weft__deque_pop(&w->dq))) return t;
+  if ((t = weft__own_pop(w))) return t;
   if ((t = w->yq_head)) {
     w->yq_head = t->next;
     if (!w->yq_head) w->yq_tail = NULL;
@@ -565,9 +579,22 @@ static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_
  *
  * Its queue entry: if it is the bottom of this worker's deque (a fork-join
  * await of the last spawn), it is popped; otherwise it is claimed with a
- * CAS to INLINED and the stale entry is dropped by whoever dequeues it —
- * this worker drops stale entries from its deque's bottom after each
- * inline run, so they do not pile up. Only when enough stack is left. */
+ * CAS to INLINED and the stale entry is dropped by whoever dequeues it.
+ * Fork-join code awaits its children in spawn order, so all but the last
+ * are claimed so, and their stale entries reach the bottom together when
+ * the last is popped. After each inline run this worker drops the stale
+ * entries at its deque's bottom, so they do not pile up:
+ * - Clean runs (no switch on this worker while the task ran, so it never
+ *   suspended and no resume entry for it can exist) are recorded by deque
+ *   index in w->stale. A record matches while its index still holds its
+ *   task: every owner pop forgets the record of the index it pops, and an
+ *   index below top (stolen) is never reused. The recorded entries at the
+ *   bottom are taken in one batch — one fence, not one per entry — and
+ *   dropped without the exchange on their stale marks: the entry is the
+ *   only one that can name its task.
+ * - Otherwise (a run that suspended), entries are popped one at a time and
+ *   decided by their start word and stale mark, as any dequeued entry.
+ * Only when enough stack is left. */
 
 #define WEFT__INLINE_MIN_STACK (16u * 1024u)
 
@@ -581,9 +608,9 @@ static int weft__stack_room(struct weft__task *self) {
  * Each entry is claimed (popped) before its task is looked at: an entry
  * only peeked at could be the last one, stolen, run and recycled by a
  * thief meanwhile. A runnable one goes straight back. */
-static void weft__drop_stale(struct weft__worker *w) {
+static void weft__drop_stale_slow(struct weft__worker *w) {
   for (;;) {
-    struct weft__task *x = weft__deque_pop(&w->dq);
+    struct weft__task *x = weft__own_pop(w);
     if (!x) return;
     /* acquire: pairs with the CAS that moved the start word (and the
      * release of the stale mark it carried); re-decided in prepare. */
@@ -600,10 +627,41 @@ static void weft__drop_stale(struct weft__worker *w) {
   }
 }
 
-/* Runs `c` (claimed: STARTED if popped, INLINED if its entry is queued) on
- * the calling task's stack. */
-static void weft__run_inline(struct weft__task *self, struct weft__task *c, int popped) {
-  struct weft__worker *w = weft__worker_current();
+/* The recorded clean stale entries at the deque's bottom, in one batch. The
+ * records are only compared (a recorded task may be gone: its entry stolen
+ * and dropped); what the batch pop returns is ours and is what was
+ * recorded, since no index in it was popped since its record was made. */
+static void weft__drop_stale_clean(struct weft__worker *w) {
+  struct weft__deque *d = &w->dq;
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  /* A top older than the thieves' last steal only makes us try for
+   * entries they took; the pop below reads it again after its fence. */
+  long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
+  size_t k = 0;
+  while (k < WEFT__STALE_RECS && b - 1 - (long long)k >= t) {
+    long long j = b - 1 - (long long)k;
+    const struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
+    if (r->idx != j || r->task == NULL ||
+        atomic_load_explicit(&d->buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) != r->task)
+      break;
+    k++;
+  }
+  if (!k) return;
+  void *x[WEFT__STALE_RECS];
+  size_t n = weft__deque_pop_n(d, k, x);
+  for (size_t i = 0; i < n; i++) {
+    w->stale[(b - 1 - (long long)i) & (WEFT__STALE_RECS - 1)].task = NULL;
+    weft__future_unref(&((struct weft__task *)x[i])->fut); /* the entry's reference */
+  }
+}
+
+/* Runs `c` (claimed: STARTED if popped, INLINED if its entry is queued, at
+ * deque index `idx` of this worker, or -1: elsewhere or not found) on the
+ * calling task's stack. */
+static void weft__run_inline(struct weft__task *self, struct weft__task *c, int popped,
+                             long long idx) {
+  struct weft__worker *w = weft__worker_current(), *w0 = w;
+  unsigned long long sw0 = atomic_load_explicit(&w->stats.switches, memory_order_relaxed);
   weft__ctx_borrow(&c->ctx, &self->ctx);
   c->stack = self->stack;
   w->current = c;
@@ -618,7 +676,12 @@ static void weft__run_inline(struct weft__task *self, struct weft__task *c, int 
   w->current = self;
   c->stack = NULL;
   if (popped) weft__future_unref(&c->fut); /* the runtime's reference */
-  weft__drop_stale(w);
+  if (w != w0 || atomic_load_explicit(&w->stats.switches, memory_order_relaxed) != sw0) {
+    weft__drop_stale_slow(w); /* c suspended */
+    return;
+  }
+  if (idx >= 0) w->stale[idx & (WEFT__STALE_RECS - 1)] = (struct weft__stale_rec){idx, c};
+  weft__drop_stale_clean(w);
 }
 
 /* 1 if `c` was run inline (it has settled), 0 if the caller must wait. */
@@ -631,10 +694,11 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
   long long b = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
   long long t = atomic_load_explicit(&w->dq.top, memory_order_relaxed);
   int popped = 0;
+  long long idx = -1;
   unsigned expect = WEFT__T_NEW;
   if (b > t && atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
                                     memory_order_relaxed) == c) {
-    struct weft__task *x = weft__deque_pop(&w->dq);
+    struct weft__task *x = weft__own_pop(w);
     if (x != c) {
       if (x) weft__push_local(w, x);
       return 0; /* a thief took it */
@@ -651,6 +715,13 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
       return 0;
     }
   } else {
+    /* Its entry's index, if it is in our deque where its spawn put it: a
+     * live index holding c holds its one entry (c has not started, so no
+     * other entry names it). Only compared, never followed. */
+    long long j = c->qidx;
+    if (j >= t && j < b &&
+        atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
+      idx = j;
     /* Mark the spawn entry stale before the claim publishes it (the CAS
      * releases this store to whoever acquires INLINED). */
     atomic_store_explicit(&c->stale, 1, memory_order_relaxed);
@@ -660,7 +731,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
       return 0; /* a thief or a cancel got there first */
     }
   }
-  weft__run_inline(self, c, popped);
+  weft__run_inline(self, c, popped, idx);
   return 1;
 }
 
@@ -891,7 +962,9 @@ static struct weft__freelist *weft__my_list(int tasks) {
   return w ? (tasks ? &w->free_tasks : &w->free_nodes) : NULL;
 }
 
-struct weft__task *weft__task_alloc(void) { return weft__fl_get(weft__my_list(1), 1); }
+struct weft__task *weft__task_alloc(struct weft__worker *w) {
+  return weft__fl_get(w ? &w->free_tasks : NULL, 1);
+}
 void weft__task_free(struct weft__task *t) { weft__fl_put(weft__my_list(1), t); }
 static struct weft__task_waiter *weft__node_get(void) { return weft__fl_get(weft__my_list(0), 0); }
 static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_list(0), n); }
@@ -1035,7 +1108,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     atomic_thread_fence(memory_order_seq_cst);
     t = weft__take_injected(w);
     if (!t) t = weft__steal_any(w, 1);
-    if (!t) t = weft__deque_pop(&w->dq);
+    if (!t) t = weft__own_pop(w);
     /* acquire: pairs with the release store of stop in the destroyer. */
     if (t || atomic_load_explicit(&rt->stop, memory_order_acquire)) {
       weft__idle_exit(rt); /* we are not idle after all */

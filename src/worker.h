@@ -32,6 +32,8 @@
 #include "trace.h"
 #include "weft_config.h"
 
+#define WEFT__STALE_RECS 64 /* a power of two */
+
 struct weft__freelist {
   void *head;
   unsigned n;
@@ -67,6 +69,14 @@ struct weft__worker {
   int lone_skipped; /* the last look skipped a lone task: look again soon */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
+  /* Spawn entries in this deque whose tasks an awaiter here ran inline
+   * without suspending: dropped in one batch when they reach the bottom
+   * (worker.c, "Running an awaited task inline"). By deque index mod
+   * WEFT__STALE_RECS; every pop of an index forgets its record. */
+  struct weft__stale_rec {
+    long long idx; /* the entry's deque index */
+    struct weft__task *task;
+  } stale[WEFT__STALE_RECS];
   struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
   int use_tsc;
   uint64_t trace_seq;    /* ids of tasks spawned here */
@@ -130,8 +140,9 @@ int weft__worker_start(weft_runtime *rt, unsigned index);
 void weft__worker_join(struct weft__worker *w);
 
 /* Makes a new task runnable: on the calling worker's deque if it is one of
- * rt's, else through the injection queue. 0, or ENOMEM (not queued). */
-int weft__task_submit(weft_runtime *rt, struct weft__task *t);
+ * rt's, else through the injection queue. `w`: the calling worker
+ * (weft__worker_current()), or NULL. 0, or ENOMEM (not queued). */
+int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__task *t);
 
 /* weft_runtime_destroy: cancels every task registered as waiting on
  * something that may never happen (worker.c, weft__register). */
@@ -154,8 +165,9 @@ void weft__notify(weft_runtime *rt);
  * rt's, else the runtime's outside buffer. */
 void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg);
 
-/* Task memory: from the calling worker's free list when there is one. */
-struct weft__task *weft__task_alloc(void);
+/* Task memory: from the calling worker's free list when there is one.
+ * `w`: the calling worker (weft__worker_current()), or NULL. */
+struct weft__task *weft__task_alloc(struct weft__worker *w);
 
 /* future.c: frees what this thread's quarantine holds (thread exit). */
 void weft__future_drain_quarantine(struct weft__thread *th);
