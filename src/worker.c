@@ -14,12 +14,16 @@
  *
  * Waking and parking (no lost wake-up, no thundering herd). Let W be a
  * piece of new work made visible (deque bottom, injection queue length),
- * and P a worker going to sleep. The notifier does: W; seq_cst fence; read
+ * and P a worker going to sleep. The notifier does: W; light fence; read
  * nspinning; read nidle; wake one only if nobody spins and someone is
- * idle. P does: key = park_prepare(); nidle++ (seq_cst); seq_cst fence;
+ * idle. P does: key = park_prepare(); nidle++ (seq_cst); heavy fence;
  * re-check every deque and the injection queue; sleep on key if empty.
- * Both fences are in the single total order S. If P's fence comes first in
- * S, the notifier's read of nidle comes after P's increment and sees it:
+ * (park.h: both fences are seq_cst fences, or the light one is a compiler
+ * barrier and the heavy one membarrier(2), which makes every running
+ * thread execute a full barrier while it runs; either way the two are
+ * ordered as below.) Both fences are in the single total order S. If P's
+ * fence comes first in S, the notifier's read of nidle comes after P's
+ * increment and sees it:
  * it wakes someone (bumping the event count after P's key, so P, or
  * another sleeper that will then find W, does not sleep through it). If
  * the notifier's fence comes first, P's re-check reads after W and finds
@@ -72,9 +76,11 @@ static inline uint64_t weft__rand(struct weft__worker *w) {
 /* ---- waking ----------------------------------------------------------------- */
 
 void weft__notify(weft_runtime *rt) {
-  /* seq_cst fence: orders the publication of the work (made by the caller
-   * just before) before the reads below. See the file comment. */
-  atomic_thread_fence(memory_order_seq_cst);
+  /* The light half of the fence pair (park.h): orders the publication of
+   * the work (made by the caller just before) before the reads below,
+   * against the heavy half a worker issues before it sleeps. See the file
+   * comment. */
+  weft__park_light_fence(&rt->park);
   if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) > 0) return;
   if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0) return;
   /* A wake-up is already on its way: the worker it wakes clears the flag
@@ -99,7 +105,11 @@ static void weft__idle_exit(weft_runtime *rt) {
   atomic_fetch_sub_explicit(&rt->nidle, 1, memory_order_seq_cst);
   /* seq_cst store + fence: our caller's next look at the queues reads
    * after this clear, while a notifier reads the flag after publishing its
-   * work — one of the two sees the other (see weft__notify). */
+   * work — one of the two sees the other (see weft__notify). With the
+   * asymmetric fences (park.h) the notifier's half is only a compiler
+   * barrier, so this look may miss its work; but this worker either finds
+   * work and notifies in turn, or goes back to sleep through the heavy
+   * fence, whose re-check cannot miss it. */
   atomic_store_explicit(&rt->wake_pending, 0, memory_order_seq_cst);
   atomic_thread_fence(memory_order_seq_cst);
 }
@@ -1103,9 +1113,10 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
      * set, notifiers wake nobody. (seq_cst, and the fence below: as in
      * weft__idle_exit, one of us and a skipping notifier sees the other.) */
     atomic_store_explicit(&rt->wake_pending, 0, memory_order_seq_cst);
-    /* seq_cst fence: our re-check below reads after the increment above, in
-     * the total order shared with weft__notify's fence. */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* The heavy half of the fence pair (park.h): our re-check below reads
+     * after the increment above, and after every notifier's publication
+     * that came before its read of the idle count. */
+    weft__park_heavy_fence(&rt->park);
     t = weft__take_injected(w);
     if (!t) t = weft__steal_any(w, 1);
     if (!t) t = weft__own_pop(w);
