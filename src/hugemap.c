@@ -1,0 +1,28 @@
+/* hugemap — see hugemap.h. */
+#include "hugemap.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void *weft__huge_map(int populate) {
+  size_t sz = WEFT__HUGE_BYTES;
+  /* Twice the size, then the unaligned ends trimmed: mmap only promises
+   * page alignment, and a huge page needs its natural alignment. */
+  char *p = mmap(NULL, 2 * sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  char *a = (char *)(((uintptr_t)p + sz - 1) & ~(uintptr_t)(sz - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  munmap(a + sz, (size_t)(p + 2 * sz - (a + sz)));
+#ifdef MADV_HUGEPAGE
+  madvise(a, sz, MADV_HUGEPAGE);
+#endif
+  /* Older kernels say EINVAL: the pages then come on first touch. */
+  if (populate) (void)madvise(a, sz, MADV_POPULATE_WRITE);
+  return a;
+}
+
+void weft__huge_unmap(void *p) { munmap(p, WEFT__HUGE_BYTES); }
