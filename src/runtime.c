@@ -158,7 +158,6 @@ static int weft__spawn(struct weft__worker *w, weft_runtime *rt, weft_fn fn, voi
   t->rt = rt;
   t->next = NULL;
   atomic_init(&t->start, WEFT__T_NEW);
-  atomic_init(&t->stale, 0);
   atomic_init(&t->cancel, 0);
   atomic_init(&t->wait, WEFT__W_RUNNING);
   t->wait_gen = 0;

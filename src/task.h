@@ -73,8 +73,23 @@ enum {
 /* A task's start word: whoever moves it from NEW first decides whether the
  * coroutine ever runs, and how. INLINED: its awaiter runs it on its own
  * stack (worker.c, "Running an awaited task inline") while the task's
- * entry is still queued somewhere; whoever dequeues that entry drops it. */
-enum { WEFT__T_NEW = 0, WEFT__T_STARTED = 1, WEFT__T_CANCELLED = 2, WEFT__T_INLINED = 3 };
+ * spawn entry is still queued somewhere, now stale; the first entry naming
+ * it that is dequeued after that moves the word on to INLINED_DROPPED and
+ * is dropped, and any later one is a resume entry. One word, so that a
+ * claim is one CAS and an awaiter that loses it writes nothing. (Found as
+ * a bug: the stale mark was a second word, set by every would-be claimer
+ * before its CAS and cleared by a loser after it; a late loser wiped the
+ * winner's mark while the spawn entry was queued — which was then taken
+ * for a resume and switched to a context never saved — or set it again
+ * after the entry was dropped, and a resume entry was dropped: a lost run.
+ * Test inline::awaiters_claim_an_unstarted_task_at_once.) */
+enum {
+  WEFT__T_NEW = 0,
+  WEFT__T_STARTED = 1,
+  WEFT__T_CANCELLED = 2,
+  WEFT__T_INLINED = 3,
+  WEFT__T_INLINED_DROPPED = 4
+};
 
 struct weft__task {
   struct weft_future fut; /* first: a task is a future */
@@ -86,7 +101,6 @@ struct weft__task {
   weft_runtime *rt;
   struct weft__task *next;   /* intrusive link: injection queue, yield queue */
   atomic_uint start;         /* WEFT__T_* */
-  atomic_uint stale;         /* INLINED with its spawn entry still queued: 1 until dropped */
   atomic_uint cancel;        /* cancellation requested */
   atomic_uint wait;          /* see WEFT__W_* */
   uint32_t wait_gen;         /* owner-only: generation of the current wait */

@@ -232,13 +232,17 @@ static inline int weft__task_prepare(struct weft__worker *w, struct weft__task *
 }
 
 static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t, unsigned st) {
-  if (st == WEFT__T_INLINED) {
+  if (st == WEFT__T_INLINED || st == WEFT__T_INLINED_DROPPED) {
     /* Two queue entries may name an inlined task: its stale spawn entry,
      * and a resume entry if it suspended. They are the same pointer, so
      * the first dequeued is the one dropped (with the reference the spawn
      * entry held) and the second resumes it; a resume entry can only exist
-     * once the task has suspended, so dropping one never loses a run. */
-    if (atomic_exchange_explicit(&t->stale, 0, memory_order_acq_rel)) {
+     * once the task has suspended, so dropping one never loses a run.
+     * acq_rel: decides against the other entry's dequeuer which is first. */
+    unsigned expect = WEFT__T_INLINED;
+    if (st == WEFT__T_INLINED &&
+        atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_INLINED_DROPPED,
+                                                memory_order_acq_rel, memory_order_acquire)) {
       weft__future_unref(&t->fut);
       return 0;
     }
@@ -249,7 +253,8 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
    * which of us owns the start. */
   if (!atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_STARTED,
                                                memory_order_acq_rel, memory_order_acquire)) {
-    if (expect == WEFT__T_INLINED) return weft__task_prepare(w, t);
+    if (expect == WEFT__T_INLINED || expect == WEFT__T_INLINED_DROPPED)
+      return weft__task_prepare(w, t);
     weft__task_discard(w, t); /* cancelled first; the canceller settled it */
     return 0;
   }
@@ -600,10 +605,10 @@ static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_
  *   task: every owner pop forgets the record of the index it pops, and an
  *   index below top (stolen) is never reused. The recorded entries at the
  *   bottom are taken in one batch — one fence, not one per entry — and
- *   dropped without the exchange on their stale marks: the entry is the
+ *   dropped without the CAS that moves their start word on: the entry is the
  *   only one that can name its task.
  * - Otherwise (a run that suspended), entries are popped one at a time and
- *   decided by their start word and stale mark, as any dequeued entry.
+ *   decided by their start word, as any dequeued entry.
  * Only when enough stack is left. */
 
 #define WEFT__INLINE_MIN_STACK (16u * 1024u)
@@ -622,15 +627,14 @@ static void weft__drop_stale_slow(struct weft__worker *w) {
   for (;;) {
     struct weft__task *x = weft__own_pop(w);
     if (!x) return;
-    /* acquire: pairs with the CAS that moved the start word (and the
-     * release of the stale mark it carried); re-decided in prepare. */
+    /* acquire: pairs with the CAS that moved the start word; re-decided
+     * in prepare. */
     unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
-    if (!(st == WEFT__T_CANCELLED ||
-          (st == WEFT__T_INLINED && atomic_load_explicit(&x->stale, memory_order_acquire)))) {
+    if (!(st == WEFT__T_CANCELLED || st == WEFT__T_INLINED)) {
       weft__deque_push(&w->dq, x); /* runnable: back where it was (room: just popped) */
       return;
     }
-    if (weft__task_prepare(w, x)) { /* its stale mark went meanwhile: it is a resume */
+    if (weft__task_prepare(w, x)) { /* its spawn entry went meanwhile: this is a resume */
       weft__push_local(w, x);
       return;
     }
@@ -732,14 +736,11 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
     if (j >= t && j < b &&
         atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
       idx = j;
-    /* Mark the spawn entry stale before the claim publishes it (the CAS
-     * releases this store to whoever acquires INLINED). */
-    atomic_store_explicit(&c->stale, 1, memory_order_relaxed);
+    /* acq_rel: the claim, against thieves, cancels and other awaiters;
+     * it also marks the spawn entry stale (see task.h). */
     if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
-      atomic_store_explicit(&c->stale, 0, memory_order_relaxed);
-      return 0; /* a thief or a cancel got there first */
-    }
+                                                 memory_order_acq_rel, memory_order_acquire))
+      return 0; /* a thief, a cancel or another awaiter got there first */
   }
   weft__run_inline(self, c, popped, idx);
   return 1;

@@ -1062,6 +1062,101 @@ ParameterizedTest(unsigned *workers, inline, many_awaiters_race_for_unstarted_ta
   leak_check();
 }
 
+/* Awaiters claiming one unstarted task at the same instant: one awaiter per
+ * worker, each holding its worker (spinning) until all are running. The
+ * last to arrive spawns the target into its own deque, with a filler task
+ * on top (the target is then in no awaiter's deque bottom, which that
+ * awaiter would pop: nobody steals while every worker is held) and releases
+ * them all; it goes itself after a delay that varies by round, to line the
+ * awaiters up in time. All find the target unstarted and race to claim it
+ * for an inline run: one runs it, the others wait for it, and its stale
+ * spawn entry, stolen as soon as a loser's worker is free again, must be
+ * dropped. (Found as a bug: each awaiter stored the stale mark before its
+ * claim and a loser cleared it after losing; a loser that had found the
+ * task unstarted just before the winner claimed it cleared the winner's
+ * mark, and the spawn entry, taken for a resume entry, switched to a
+ * context that was never saved: a crash at sp 0, or ThreadSanitizer's
+ * CHECK failures in its fiber switch. Without the fix this test crashed in
+ * most runs under ThreadSanitizer, fewer in plain builds on a loaded
+ * machine: it needs the awaiters on CPUs at the same time.) */
+struct claim_race {
+  int n;                          /* awaiters, one per worker */
+  atomic_int ready;               /* awaiters running and holding their worker */
+  atomic_int go;                  /* the round the target is released for */
+  _Atomic(weft_future *) target;  /* this round's */
+  atomic_int runs;                /* of the target, in all rounds */
+};
+
+struct claim_racer {
+  struct claim_race *cr;
+  int round;
+};
+
+static void *claim_target(void *arg) {
+  atomic_fetch_add(&((struct claim_race *)arg)->runs, 1);
+  return IP(7);
+}
+
+static void *claim_racer_main(void *arg) {
+  struct claim_racer *r = arg;
+  struct claim_race *cr = r->cr;
+  if (atomic_fetch_add(&cr->ready, 1) + 1 == cr->n) {
+    weft_future *t;
+    CHECK_RC(weft_spawn(claim_target, cr, &t), 0);
+    CHECK_RC(weft_spawn(return_arg, NULL, NULL), 0); /* the filler, detached */
+    atomic_store(&cr->target, t);
+    atomic_store_explicit(&cr->go, r->round, memory_order_release);
+    /* The others see go some time later (100 ns, or much more under a
+     * sanitizer): go after them, by 0 to 4095 steps, small delays as often
+     * as large ones. */
+    unsigned h = (unsigned)r->round * 2654435761u;
+    for (volatile unsigned i = 0, d = (h >> 20) >> (h >> 17 & 7); i < d; i++) {
+    }
+  } else {
+    /* Spins, so that all see the release at once; yields now and then,
+     * for a loaded machine. */
+    for (unsigned i = 1; atomic_load_explicit(&cr->go, memory_order_acquire) != r->round; i++)
+      if (i % 1024 == 0) sched_yield();
+  }
+  void *v = NULL;
+  CHECK_RC(weft_await(atomic_load(&cr->target), &v), 0);
+  CHECK(PI(v) == 7, "the target returned %ld", (long)PI(v));
+  return NULL;
+}
+
+ParameterizedTestParameters(inline, awaiters_claim_an_unstarted_task_at_once) {
+  static unsigned w[] = {2, 4};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, inline, awaiters_claim_an_unstarted_task_at_once, .timeout = 120) {
+  enum { MAXW = 4 };
+  int rounds = SIZED(3000, 1000, 300);
+  unsigned n = *workers;
+  cr_assert_leq(n, MAXW);
+  weft_runtime *rt = make_rt(n);
+  struct claim_race cr = {(int)n, 0, 0, NULL, 0};
+  struct claim_racer rs[MAXW];
+  weft_future *aw[MAXW];
+  for (int round = 1; round <= rounds; round++) {
+    atomic_store(&cr.ready, 0);
+    /* One at a time: each next awaiter can only go to a worker not yet held. */
+    for (unsigned k = 0; k < n; k++) {
+      rs[k] = (struct claim_racer){&cr, round};
+      ASSERT_RC(weft_runtime_spawn(rt, claim_racer_main, &rs[k], &aw[k]), 0);
+      if (k + 1 < n) wait_at_least(&cr.ready, (int)k + 1);
+    }
+    for (unsigned k = 0; k < n; k++) {
+      ASSERT_RC(weft_await(aw[k], NULL), 0);
+      ASSERT_RC(weft_future_release(aw[k]), 0);
+    }
+    ASSERT_RC(weft_future_release(atomic_load(&cr.target)), 0);
+  }
+  cr_expect_eq(atomic_load(&cr.runs), rounds, "the target ran %d times in %d rounds",
+               atomic_load(&cr.runs), rounds);
+  ASSERT_RC(weft_runtime_destroy(rt), 0); /* a hang here: the live count drifted */
+  leak_check();
+}
+
 /* A task run inline that yields, while its spawn entry is still in the
  * injection queue with another task behind it: on one worker, A runs and
  * waits for C's future; C and then D are spawned from main (both queued);
