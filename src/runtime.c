@@ -132,6 +132,12 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   for (unsigned i = 0; i < n; i++) {
     if (weft__worker_start(rt, i) != 0) {
       weft__runtime_stop_workers(rt, i);
+#if WEFT_TRACE
+      /* Its pager thread and the live-trace record too, or the exit
+       * handler would write from freed buffers. */
+      if (rt->trace) weft__trace_finish_discard(rt->trace, rt->trace_bufs, n);
+      rt->trace = NULL;
+#endif
       weft__runtime_free(rt);
       return EAGAIN;
     }
