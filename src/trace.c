@@ -2,15 +2,16 @@
  * docs/trace-format.md. */
 #include "trace.h"
 
+#include "hugemap.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#define WEFT__TCHUNK_BYTES ((size_t)2 << 20) /* a huge page */
+#define WEFT__TCHUNK_BYTES WEFT__HUGE_BYTES
 #define WEFT__TCHUNK_RECS \
   ((WEFT__TCHUNK_BYTES - sizeof(struct weft__tchunk)) / sizeof(struct weft__trec))
 
@@ -54,27 +55,16 @@ static size_t weft__trace_cap(void) {
   return (size_t)(mb > 0 ? mb : 512) << 20;
 }
 
-/* A chunk is one 2 MiB-aligned mapping, advised to be backed by a huge
- * page: the first write to a fresh page is a page fault, and one fault per
- * 2 MiB instead of one per 4 KiB is what makes tracing affordable where
- * faults are dear (on the 2-vCPU VM the figures were measured on, a 4 KiB
- * first touch cost 30-60 us, a whole huge page under 1 ms; skynet writes
- * 53 MB of records per run). Without transparent huge pages (THP "never")
- * it is a plain mapping and faults page by page. */
+/* A chunk is one 2 MiB mapping backed by a huge page where the system
+ * allows (hugemap.h): the first write to a fresh page is a page fault, and
+ * one fault per 2 MiB instead of one per 4 KiB is what makes tracing
+ * affordable where faults are dear (skynet writes 53 MB of records per
+ * run). */
 static struct weft__tchunk *weft__tchunk_map(void) {
-  size_t sz = WEFT__TCHUNK_BYTES;
-  char *p = mmap(NULL, 2 * sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return NULL;
-  char *a = (char *)(((uintptr_t)p + sz - 1) & ~(uintptr_t)(sz - 1));
-  if (a > p) munmap(p, (size_t)(a - p));
-  munmap(a + sz, (size_t)(p + 2 * sz - (a + sz)));
-#ifdef MADV_HUGEPAGE
-  madvise(a, sz, MADV_HUGEPAGE);
-#endif
-  return (struct weft__tchunk *)(void *)a;
+  return (struct weft__tchunk *)weft__huge_map(0);
 }
 
-static void weft__tchunk_unmap(struct weft__tchunk *c) { munmap(c, WEFT__TCHUNK_BYTES); }
+static void weft__tchunk_unmap(struct weft__tchunk *c) { weft__huge_unmap(c); }
 
 /* A zeroed buffer's atomics and cap. */
 static void weft__tbuf_init(struct weft__tbuf *b) {
