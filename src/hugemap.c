@@ -20,8 +20,12 @@ void *weft__huge_map(int populate) {
 #ifdef MADV_HUGEPAGE
   madvise(a, sz, MADV_HUGEPAGE);
 #endif
-  /* Older kernels say EINVAL: the pages then come on first touch. */
-  if (populate) (void)madvise(a, sz, MADV_POPULATE_WRITE);
+  /* One system call; older kernels say EINVAL, and then a write per 4 KiB
+   * does it (one fault in all if it is a huge page). */
+  if (populate && madvise(a, sz, MADV_POPULATE_WRITE) != 0) {
+    volatile char *v = a;
+    for (size_t o = 0; o < sz; o += 4096) v[o] = 0;
+  }
   return a;
 }
 

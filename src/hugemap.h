@@ -14,7 +14,7 @@
 #define WEFT__HUGE_BYTES ((size_t)2 << 20)
 
 /* A fresh WEFT__HUGE_BYTES mapping, zeroed; if `populate`, faulted in now
- * (one system call) rather than on first touch. NULL when out of memory. */
+ * rather than on first touch. NULL when out of memory. */
 void *weft__huge_map(int populate);
 /* Gives back a mapping from weft__huge_map. */
 void weft__huge_unmap(void *p);

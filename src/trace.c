@@ -77,15 +77,9 @@ static void weft__tbuf_init(struct weft__tbuf *b) {
 
 /* ---- the pager -------------------------------------------------------------------- */
 
-/* A chunk written once per 4 KiB: all its pages are in (one fault if it is
- * a huge page). */
+/* A chunk with all its pages in (one fault if it is a huge page). */
 static struct weft__tchunk *weft__tchunk_map_faulted(void) {
-  struct weft__tchunk *c = weft__tchunk_map();
-  if (c) {
-    volatile char *p = (volatile char *)(void *)c;
-    for (size_t o = 0; o < WEFT__TCHUNK_BYTES; o += 4096) p[o] = 0;
-  }
-  return c;
+  return (struct weft__tchunk *)weft__huge_map(1);
 }
 
 static void *weft__pager_main(void *arg) {
