@@ -937,13 +937,11 @@ Test(yield, injected_task_runs_while_two_tasks_yield, .timeout = 60) {
  * with both workers parked. Fixed by clearing the flag on entering
  * idleness.) */
 
-static void *trivial_task(void *arg) { return arg; }
-
 static void *spawn_await_burst(void *arg) {
   long n = (long)(intptr_t)arg;
   for (long i = 0; i < n; i++) {
     weft_future *t;
-    CHECK_RC(weft_spawn(trivial_task, NULL, &t), 0);
+    CHECK_RC(weft_spawn(return_arg, NULL, &t), 0);
     CHECK_RC(weft_await(t, NULL), 0);
     CHECK_RC(weft_future_release(t), 0);
   }
