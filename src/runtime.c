@@ -14,6 +14,7 @@
  * count was read.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -85,6 +86,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   atomic_init(&rt->shutdown, 0);
   atomic_init(&rt->cancel_all, 0);
   atomic_init(&rt->stop, 0);
+  atomic_init(&rt->outside_wakers, 0);
   rt->workers = calloc(n, sizeof *rt->workers);
   rt->park_scan = calloc(2 * (size_t)n, sizeof *rt->park_scan);
   if (!rt->workers || !rt->park_scan) {
@@ -325,6 +327,11 @@ int weft_runtime_destroy(weft_runtime *rt) {
     nanosleep(&ts, NULL);
     if (delay_us < 1000) delay_us *= 2;
   }
+  /* Every task has finished, but a thread that woke one may still be
+   * between making it visible and its last touch of rt (worker.c,
+   * weft__task_schedule): a few instructions, so yield until it is out.
+   * acquire: pairs with its release decrement. */
+  while (atomic_load_explicit(&rt->outside_wakers, memory_order_acquire)) sched_yield();
   weft__runtime_stop_workers(rt, rt->nworkers);
   int rc = 0;
 #if WEFT_TRACE

@@ -170,10 +170,18 @@ void weft__trace_here(weft_runtime *rt, unsigned kind, uint64_t arg) {
 void weft__task_schedule(struct weft__task *t) {
   weft_runtime *rt = t->rt;
   struct weft__worker *w = weft__worker_current();
+  int outside = !(w && w->rt == rt);
+  /* A thread that is no worker of rt (a plain thread resolving a future or
+   * meeting a task on a channel) goes on touching rt after the task is
+   * visible — and the task may run, finish, and let rt be destroyed
+   * meanwhile. weft_runtime_destroy waits until no such waker is inside.
+   * relaxed: the injection's release carries it to the worker that runs
+   * the task, and from there through the live count to the destroyer. */
+  if (outside) atomic_fetch_add_explicit(&rt->outside_wakers, 1, memory_order_relaxed);
 #if WEFT_TRACE
   if (WEFT__UNLIKELY(rt->trace != NULL)) weft__trace_here(rt, WEFT__TK_WAKE, t->trace_id);
 #endif
-  if (w && w->rt == rt) {
+  if (!outside) {
     /* The woken task runs next here; the one it displaces goes where
      * thieves can see it. */
     struct weft__task *old = w->lifo;
@@ -185,6 +193,8 @@ void weft__task_schedule(struct weft__task *t) {
   } else {
     weft__inject_one(rt, t);
     weft__notify(rt);
+    /* release: our last touch of rt happens-before the destroyer's free. */
+    atomic_fetch_sub_explicit(&rt->outside_wakers, 1, memory_order_release);
   }
 }
 

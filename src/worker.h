@@ -122,6 +122,7 @@ struct weft_runtime {
   atomic_uint shutdown;   /* spawns are refused */
   atomic_uint cancel_all; /* every task is as good as cancelled */
   atomic_uint stop;       /* workers exit when idle */
+  atomic_uint outside_wakers; /* threads that are no worker inside weft__task_schedule */
 
   struct weft__trace *trace; /* NULL when not tracing */
   struct weft__tbuf **trace_bufs; /* the workers' buffers, handed to the writer */
