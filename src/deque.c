@@ -91,7 +91,7 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   atomic_thread_fence(memory_order_seq_cst);
   long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
   if (t < nb) {
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; out && i < k; i++)
       out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
                                     memory_order_relaxed);
     return k;
@@ -101,7 +101,8 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
    * elements one by one, each pop deciding its own race. */
   atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
   size_t n = 0;
-  while (n < k && (out[n] = weft__deque_pop(d)) != NULL) n++;
+  for (void *x; n < k && (x = weft__deque_pop(d)) != NULL; n++)
+    if (out) out[n] = x;
   return n;
 }
 

@@ -45,7 +45,10 @@ void *weft__deque_pop(struct weft__deque *d);
 
 /* Owner only. Takes the k newest elements (k <= the size the owner last
  * saw) with one fence instead of k: out[0] is the newest. Returns how many
- * it took — k, or fewer when thieves took some of them meanwhile. */
+ * it took — k, or fewer when thieves took some of them meanwhile; the n
+ * taken are always the n newest. `out` may be NULL for an owner that read
+ * those slots itself (only the owner writes slots, so they still hold what
+ * it read): no k-sized array on its stack. */
 size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out);
 
 /* Any thread. The oldest element; NULL if empty or if the take lost a race

@@ -279,7 +279,10 @@ static void weft__thread_waiter_fire(struct weft__waiter *w, weft_future *f, int
 /* A thread that gives up at its deadline leaves its waiter linked (the
  * waiter holds its own reference count): the settle, or the freeing of the
  * future, fires and frees it later. */
-static int weft__thread_await(weft_future *f, uint64_t deadline, void **value) {
+/* Not inlined into weft_await_until: its frame would sit under every inline
+ * run of a coroutine's await. */
+static __attribute__((noinline)) int weft__thread_await(weft_future *f, uint64_t deadline,
+                                                      void **value) {
   if (deadline != WEFT_NO_DEADLINE && deadline <= weft__now()) return ETIMEDOUT;
   struct weft__thread_waiter *tw = malloc(sizeof *tw);
   if (!tw) return ENOMEM;

@@ -71,7 +71,6 @@ static void weft__block_put(struct weft__slab_block *b, long n) {
  * time). Chunk blocks are never given back (always pooled), as malloc
  * keeps its arenas. */
 #define WEFT__SLAB_SMALL 16
-#define WEFT__SLAB_LAZY 4
 static pthread_mutex_t weft__chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *weft__chunk_cur, *weft__chunk_end; /* under weft__chunk_lock */
 static size_t weft__fresh_n;                    /* blocks made so far; same lock */
@@ -95,12 +94,14 @@ static struct weft__slab_block *weft__block_fresh(void) {
   if (b) return b;
   b = aligned_alloc(WEFT__SLAB_BLOCK, WEFT__SLAB_BLOCK);
   if (!b) return NULL;
-  /* Fault the block in with one system call rather than one page fault
-   * per 4 KiB as objects are carved (fresh memory on a spawn burst; page
-   * faults are slow in a VM). Older kernels say EINVAL: no harm. Not the
-   * first few: a worker's first task and node blocks, of which a program
-   * with little parallel slack uses a page or two. */
-  if (n >= WEFT__SLAB_LAZY) (void)madvise(b, WEFT__SLAB_BLOCK, MADV_POPULATE_WRITE);
+  /* A burst with no huge-page chunk to carve from: fault the block in with
+   * one system call rather than one page fault per 4 KiB as objects are
+   * carved (page faults are slow in a VM). Older kernels say EINVAL: no
+   * harm. Not the first blocks: a program with little parallel slack uses a
+   * page or two of each (a block per worker for tasks, one for nodes), and
+   * populating them cost fork-join programs on two workers 64 KiB of
+   * resident memory they never used. */
+  if (n >= WEFT__SLAB_SMALL) (void)madvise(b, WEFT__SLAB_BLOCK, MADV_POPULATE_WRITE);
   b->huge = 0;
   return b;
 }

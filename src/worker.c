@@ -671,11 +671,16 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
     k++;
   }
   if (!k) return;
-  void *x[WEFT__STALE_RECS];
-  size_t n = weft__deque_pop_n(d, k, x);
+  /* No array of what was popped: it is what the records say (checked
+   * against the slots above), and an array here would sit in the frame of
+   * every inline run, under the whole recursion below it (512 bytes a level
+   * was most of a fib task's stack). */
+  size_t n = weft__deque_pop_n(d, k, NULL);
   for (size_t i = 0; i < n; i++) {
-    w->stale[(b - 1 - (long long)i) & (WEFT__STALE_RECS - 1)].task = NULL;
-    weft__future_unref(&((struct weft__task *)x[i])->fut); /* the entry's reference */
+    struct weft__stale_rec *r = &w->stale[(b - 1 - (long long)i) & (WEFT__STALE_RECS - 1)];
+    struct weft__task *x = r->task;
+    r->task = NULL;
+    weft__future_unref(&x->fut); /* the entry's reference */
   }
 }
 
@@ -756,6 +761,10 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
   return 1;
 }
 
+static int weft__task_wait_slow(struct weft__thread *th, struct weft__task *self,
+                                weft_future *f, struct weft__task *ft, uint64_t deadline,
+                                void **value);
+
 int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
                           void **value) {
   struct weft__task *self = th->worker->current;
@@ -773,6 +782,16 @@ int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t dead
   /* Inline only without a deadline: an inline run cannot be interrupted. */
   if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft))
     return weft_future_result(f, value);
+  return weft__task_wait_slow(th, self, f, ft, deadline, value);
+}
+
+/* The wait that switches out. Not inlined into weft__task_wait_until: its
+ * timer and await op would sit in the frame of every inline run, under the
+ * whole recursion below it. */
+static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *th,
+                                                         struct weft__task *self,
+                                                         weft_future *f, struct weft__task *ft,
+                                                         uint64_t deadline, void **value) {
   if (th->coro || th->dispatching) return EPERM;
   struct weft__timer timer, *tm = NULL;
   if (deadline != WEFT_NO_DEADLINE) {

@@ -71,6 +71,33 @@ Test(deque, pop_is_lifo_steal_is_fifo) {
   free(d);
 }
 
+/* pop_n takes the k newest, newest first, with or without an out array;
+ * at the last elements (where a thief could race) it goes one pop at a time
+ * and still returns them all when nobody steals. */
+Test(deque, pop_n_takes_the_newest) {
+  struct weft__deque *d = new_deque();
+  for (uintptr_t k = 1; k <= 8; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 1);
+  void *out[4] = {0};
+  cr_expect_eq(weft__deque_pop_n(d, 3, out), 3);
+  cr_expect_eq(KEY(out[0]), 8);
+  cr_expect_eq(KEY(out[1]), 7);
+  cr_expect_eq(KEY(out[2]), 6);
+  cr_expect_eq(weft__deque_pop_n(d, 1, NULL), 1); /* 5, unreported */
+  cr_expect_eq(weft__deque_size(d), 3);
+  cr_expect_eq(weft__deque_pop_n(d, 3, out), 3); /* all that is left: the careful way */
+  cr_expect_eq(KEY(out[0]), 4);
+  cr_expect_eq(KEY(out[1]), 3);
+  cr_expect_eq(KEY(out[2]), 2);
+  cr_expect_eq(weft__deque_size(d), 0);
+  cr_expect_null(weft__deque_steal(d));
+  cr_expect_eq(weft__deque_push(d, ITEM(9)), 0);
+  cr_expect_eq(weft__deque_pop_n(d, 1, NULL), 1);
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_null(weft__deque_steal(d));
+  free(d);
+}
+
 Test(deque, full_capacity_lifo_and_fifo) {
   struct weft__deque *d = new_deque();
   for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0, "push %lu", (unsigned long)k);
