@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "membar.h"
 #include "park.h"
 #include "sanitize.h"
 #include "task.h"
@@ -114,18 +115,77 @@ void weft__future_settle_owned(weft_future *f, void *value, int err) {
   if (list) weft__dispatch(f, list);
 }
 
+void weft__future_settle_light(weft_future *f, void *value, int err) {
+  f->value = value;
+  f->err = err;
+  /* release: as in weft__future_settle_owned. */
+  atomic_store_explicit(&f->state, WEFT__S_DONE, memory_order_release);
+  /* The light half of the pair described at weft__future_add_waiter: the
+   * store of DONE before the read of the list. */
+  weft__membar_light();
+  /* seq_cst: the NEW case at weft__future_add_waiter. acquire: the
+   * waiters' fields, published by the release of their push. */
+  struct weft__waiter *list = atomic_load_explicit(&f->waiters, memory_order_seq_cst);
+  if (!list || list == WEFT__WAITERS_CLOSED) return; /* nobody waits, or an adder took the list */
+  /* acq_rel: as in weft__future_settle_owned. */
+  list = atomic_exchange_explicit(&f->waiters, WEFT__WAITERS_CLOSED, memory_order_acq_rel);
+  if (list != WEFT__WAITERS_CLOSED) weft__dispatch(f, list);
+}
+
+/* A task run inline by its awaiter settles without a read-modify-write
+ * (weft__future_settle_light): it stores DONE, then reads the waiter list,
+ * with only the light half of an asymmetric fence pair (membar.h) between;
+ * if nobody is waiting — the rule when the awaiter is the one running it —
+ * it leaves the list as it is (NULL, not CLOSED). A waiter pushed after that
+ * read would be lost; so whoever adds a waiter to a task that may be run
+ * inline makes the pair's other half. It pushes, then reads the task's
+ * start word:
+ * - NEW: no inline run has been claimed yet. All four accesses are seq_cst
+ *   (our push and read; the claimer's CAS of the start word and its read
+ *   of the list after the settle), so a claim after our read comes after
+ *   our push in the single total order, and the settle's read sees it.
+ * - INLINED / INLINED_DROPPED (a claimed inline run): the heavy half of
+ *   the fence, then a read of the state. Either the settle's read of the
+ *   list sees our push (it fires us, exchanging the list) or our read sees
+ *   DONE: then we exchange the list ourselves, fire whoever else it holds
+ *   and report ours as not added.
+ * - anything else: the task runs (ran) on its own stack, or was cancelled
+ *   before it started, and settles with the exchange, which sees us.
+ * The heavy half (about 8 µs) is only paid by a waiter added to a task
+ * that is being run inline by somebody else — two awaiters of one task on
+ * two workers, a then() on such a task — not by a fork-join await. */
 int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {
+  /* Settled: the list may not be closed (a light settle leaves it). */
+  if (weft__future_done(f)) return EALREADY;
   /* acquire: a CLOSED read here carries the settled value (the settler's
    * exchange is a release); the CAS below orders the push itself. */
   struct weft__waiter *head = atomic_load_explicit(&f->waiters, memory_order_acquire);
   do {
     if (head == WEFT__WAITERS_CLOSED) return EALREADY;
     w->next = head;
-    /* release: publishes w's fields to the settler's acquire exchange.
-     * acquire on failure: a CLOSED we see carries the settled value. */
-  } while (!atomic_compare_exchange_weak_explicit(&f->waiters, &head, w, memory_order_release,
+    /* seq_cst: release publishes w's fields to the settler's acquire
+     * exchange; the total order is the NEW case above. acquire on
+     * failure: a CLOSED we see carries the settled value. */
+  } while (!atomic_compare_exchange_weak_explicit(&f->waiters, &head, w, memory_order_seq_cst,
                                                   memory_order_acquire));
-  return 0;
+  struct weft__task *t = weft__as_task(f);
+  if (!t) return 0;
+  /* seq_cst: the NEW case above. */
+  unsigned st = atomic_load_explicit(&t->start, memory_order_seq_cst);
+  if (st != WEFT__T_INLINED && st != WEFT__T_INLINED_DROPPED) return 0;
+  weft__membar_heavy(); /* the push before the read of the state: see above */
+  if (!weft__future_done(f)) return 0; /* the settle will see us */
+  /* acq_rel: as the settler's exchange (we read the waiters' fields and
+   * publish nothing new). */
+  struct weft__waiter *list =
+      atomic_exchange_explicit(&f->waiters, WEFT__WAITERS_CLOSED, memory_order_acq_rel);
+  if (list == WEFT__WAITERS_CLOSED) return 0; /* the settler took the list, us with it */
+  /* Not closed since our push: w is in the list. Unlink it; fire the rest. */
+  struct weft__waiter **p = &list;
+  while (*p != w) p = &(*p)->next;
+  *p = w->next;
+  if (list) weft__dispatch(f, list);
+  return EALREADY;
 }
 
 void weft__future_unref(weft_future *f) {

@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <linux/membarrier.h>
-#include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,33 +32,9 @@ void weft__futex_wake(atomic_uint *addr, int n) {
   syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-static int weft__membarrier_ok;
-static pthread_once_t weft__membarrier_once = PTHREAD_ONCE_INIT;
-
-static void weft__membarrier_init(void) {
-#ifdef SYS_membarrier
-  /* Registered once per process: the expedited command fails with EPERM
-   * until then. ENOSYS (old kernel, Valgrind) or a seccomp refusal leaves
-   * the symmetric fences. */
-  long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-  if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-      syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-    weft__membarrier_ok = 1;
-#endif
-}
-
 void weft__park_init(struct weft__park *p) {
   atomic_init(&p->seq, 0);
   atomic_init(&p->waiters, 0);
-  pthread_once(&weft__membarrier_once, weft__membarrier_init);
-  p->asym = weft__membarrier_ok;
-}
-
-void weft__park_heavy_fence(const struct weft__park *p) {
-  atomic_thread_fence(memory_order_seq_cst);
-#ifdef SYS_membarrier
-  if (p->asym) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-#endif
 }
 
 unsigned weft__park_prepare(struct weft__park *p) {

@@ -23,29 +23,10 @@
 struct weft__park {
   atomic_uint seq;     /* bumped by every wake */
   atomic_uint waiters; /* threads inside weft__park_wait */
-  int asym;            /* membarrier(2) serves as the heavy fence */
 };
 
 void weft__park_init(struct weft__park *p);
 
-/* The two halves of a store-load (Dekker) pair whose one side runs all the
- * time and the other rarely: a notifier (every spawn) publishes work, then
- * reads the idle count; a worker going to sleep (rarely) raises the idle
- * count, then re-checks for work. A seq_cst fence on each side forbids
- * both missing the other; but on the notifier's side that fence is most of
- * what a spawn costs across workers. Where the kernel has
- * MEMBARRIER_CMD_PRIVATE_EXPEDITED, the sleeper's side issues it — every
- * running thread of the process executes a full barrier before it returns
- * — and the notifier's side needs only to keep the compiler from
- * reordering (liburcu and Folly's asymmetric fences). Elsewhere both sides
- * are seq_cst fences. */
-static inline void weft__park_light_fence(const struct weft__park *p) {
-  if (p->asym)
-    atomic_signal_fence(memory_order_seq_cst);
-  else
-    atomic_thread_fence(memory_order_seq_cst);
-}
-void weft__park_heavy_fence(const struct weft__park *p);
 unsigned weft__park_prepare(struct weft__park *p);
 /* Sleeps until a wake after `key` was taken (or spuriously), or, if
  * timeout_ns is not 0, until that many nanoseconds have passed. */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cpus.h"
+#include "membar.h"
 #include "stack.h"
 #include "worker.h"
 
@@ -79,6 +80,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   rt->stack_size = stack;
   weft__inject_init(&rt->inject);
   weft__park_init(&rt->park);
+  weft__membar_init(); /* before any task: both halves of each pair agree on the mode */
   atomic_init(&rt->nspinning, 0);
   atomic_init(&rt->nidle, 0);
   atomic_init(&rt->wake_pending, 0);

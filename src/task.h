@@ -75,7 +75,10 @@ enum {
  * stack (worker.c, "Running an awaited task inline") while the task's
  * spawn entry is still queued somewhere, now stale; the first entry naming
  * it that is dequeued after that moves the word on to INLINED_DROPPED and
- * is dropped, and any later one is a resume entry. One word, so that a
+ * is dropped, and any later one is a resume entry. An awaiter that pops the
+ * spawn entry itself and runs the task inline moves NEW straight to
+ * INLINED_DROPPED. Either way, INLINED* tells the adders of waiters that
+ * the settle will be light (future.c). One word, so that a
  * claim is one CAS and an awaiter that loses it writes nothing. (Found as
  * a bug: the stale mark was a second word, set by every would-be claimer
  * before its CAS and cleared by a loser after it; a late loser wiped the
@@ -125,7 +128,13 @@ int weft__future_settle(weft_future *f, void *value, int err);
 /* The same, for a settler that is the only possible one (a task's own
  * coroutine finishing): no election CAS. */
 void weft__future_settle_owned(weft_future *f, void *value, int err);
-/* Adds a waiter; returns 0, or EALREADY if f has settled (w not added). */
+/* The same, for a task run inline by its awaiter (worker.c): no
+ * read-modify-write unless somebody waits. Only for a task whose start word
+ * says INLINED or INLINED_DROPPED from its claim on: the adders of waiters
+ * read it to know they must pay the other half (future.c). */
+void weft__future_settle_light(weft_future *f, void *value, int err);
+/* Adds a waiter; returns 0, or EALREADY if f has settled (w not added).
+ * With 0, w may have fired already. */
 int weft__future_add_waiter(weft_future *f, struct weft__waiter *w);
 static inline int weft__future_done(const weft_future *f) {
   /* acquire: pairs with the release in settle; value and err are visible. */

@@ -18,7 +18,7 @@
  * nspinning; read nidle; wake one only if nobody spins and someone is
  * idle. P does: key = park_prepare(); nidle++ (seq_cst); heavy fence;
  * re-check every deque and the injection queue; sleep on key if empty.
- * (park.h: both fences are seq_cst fences, or the light one is a compiler
+ * (membar.h: both fences are seq_cst fences, or the light one is a compiler
  * barrier and the heavy one membarrier(2), which makes every running
  * thread execute a full barrier while it runs; either way the two are
  * ordered as below.) Both fences are in the single total order S. If P's
@@ -44,6 +44,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include "membar.h"
 #include "sanitize.h"
 #include "stack.h"
 #include "thread.h"
@@ -76,11 +77,11 @@ static inline uint64_t weft__rand(struct weft__worker *w) {
 /* ---- waking ----------------------------------------------------------------- */
 
 void weft__notify(weft_runtime *rt) {
-  /* The light half of the fence pair (park.h): orders the publication of
+  /* The light half of the fence pair (membar.h): orders the publication of
    * the work (made by the caller just before) before the reads below,
    * against the heavy half a worker issues before it sleeps. See the file
    * comment. */
-  weft__park_light_fence(&rt->park);
+  weft__membar_light();
   if (atomic_load_explicit(&rt->nspinning, memory_order_relaxed) > 0) return;
   if (atomic_load_explicit(&rt->nidle, memory_order_relaxed) == 0) return;
   /* A wake-up is already on its way: the worker it wakes clears the flag
@@ -106,7 +107,7 @@ static void weft__idle_exit(weft_runtime *rt) {
   /* seq_cst store + fence: our caller's next look at the queues reads
    * after this clear, while a notifier reads the flag after publishing its
    * work — one of the two sees the other (see weft__notify). With the
-   * asymmetric fences (park.h) the notifier's half is only a compiler
+   * asymmetric fences (membar.h) the notifier's half is only a compiler
    * barrier, so this look may miss its work; but this worker either finds
    * work and notifies in turn, or goes back to sleep through the heavy
    * fence, whose re-check cannot miss it. */
@@ -700,7 +701,7 @@ static void weft__run_inline(struct weft__task *self, struct weft__task *c, int 
   /* Possibly on another worker now, if c suspended. */
   w = weft__worker_current();
   WEFT__TRACE(w, WEFT__TK_INLINE_DONE, 0);
-  weft__future_settle_owned(&c->fut, ret, 0);
+  weft__future_settle_light(&c->fut, ret, 0); /* its start word says INLINED*: see there */
   w->live_delta--;
   w->current = self;
   c->stack = NULL;
@@ -733,10 +734,14 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
       return 0; /* a thief took it */
     }
     popped = 1;
-    /* acq_rel: decides against weft__task_cancel and other awaiters (see
-     * weft__task_prepare) which of us owns the start. */
-    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_STARTED,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
+    /* Decides against weft__task_cancel and other awaiters (see
+     * weft__task_prepare) which of us owns the start. INLINED_DROPPED, not
+     * STARTED: an inline run (its settle is light: adders of waiters read
+     * this word), whose spawn entry is gone (we popped it), so any entry
+     * naming it from now on is a resume. seq_cst: the total order of
+     * weft__future_add_waiter's NEW case. */
+    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED_DROPPED,
+                                                 memory_order_seq_cst, memory_order_acquire)) {
       /* Someone else got it first: cancelled, or claimed INLINED by another
        * awaiter (then this is its stale spawn entry, or a resume entry).
        * Treat the popped entry like any dequeued one, and wait normally. */
@@ -751,10 +756,11 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
     if (j >= t && j < b &&
         atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
       idx = j;
-    /* acq_rel: the claim, against thieves, cancels and other awaiters;
-     * it also marks the spawn entry stale (see task.h). */
+    /* The claim, against thieves, cancels and other awaiters; it also
+     * marks the spawn entry stale (see task.h). seq_cst: the total order
+     * of weft__future_add_waiter's NEW case. */
     if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED,
-                                                 memory_order_acq_rel, memory_order_acquire))
+                                                 memory_order_seq_cst, memory_order_acquire))
       return 0; /* a thief, a cancel or another awaiter got there first */
   }
   weft__run_inline(self, c, popped, idx);
@@ -1143,10 +1149,10 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
      * set, notifiers wake nobody. (seq_cst, and the fence below: as in
      * weft__idle_exit, one of us and a skipping notifier sees the other.) */
     atomic_store_explicit(&rt->wake_pending, 0, memory_order_seq_cst);
-    /* The heavy half of the fence pair (park.h): our re-check below reads
+    /* The heavy half of the fence pair (membar.h): our re-check below reads
      * after the increment above, and after every notifier's publication
      * that came before its read of the idle count. */
-    weft__park_heavy_fence(&rt->park);
+    weft__membar_heavy();
     t = weft__take_injected(w);
     if (!t) t = weft__steal_any(w, 1);
     if (!t) t = weft__own_pop(w);
