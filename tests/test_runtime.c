@@ -1155,6 +1155,95 @@ ParameterizedTest(unsigned *workers, inline, awaiters_claim_an_unstarted_task_at
   leak_check();
 }
 
+/* Waiters added to a task while somebody runs it inline. Such a task
+ * settles without closing its waiter list (future.c: the light settle), so
+ * an adder that races the settle must find out and fire the waiters
+ * itself. Each round: the root R spawns T and awaits it at once (R runs it
+ * inline, popped off its deque), while a task B on the other worker, the
+ * main thread (weft_await) and a continuation (weft_future_then) wait on T
+ * too, T running for 0 to 4095 steps so that the adds fall before, during
+ * and after its settle. A lost wake-up is a wait past its 10 s deadline. If
+ * B gets to T first it runs T and R becomes the adder: the same race. */
+struct add_race {
+  _Atomic(weft_future *) target; /* this round's T; main owns it once published */
+  atomic_int round;              /* the round R has published T for */
+  atomic_int thens;              /* continuations run, in all rounds */
+};
+
+struct add_racer {
+  struct add_race *ar;
+  int round;
+};
+
+static void *add_target(void *arg) {
+  unsigned h = (unsigned)(intptr_t)arg * 2654435761u;
+  for (volatile unsigned i = 0, d = (h >> 20) >> (h >> 17 & 7); i < d; i++) {
+  }
+  return IP(11);
+}
+
+static void *add_root(void *arg) {
+  struct add_racer *r = arg;
+  weft_future *t;
+  CHECK_RC(weft_spawn(add_target, IP(r->round), &t), 0);
+  atomic_store(&r->ar->target, t);
+  atomic_store_explicit(&r->ar->round, r->round, memory_order_release);
+  void *v = NULL;
+  CHECK_RC(weft_await(t, &v), 0);
+  CHECK(PI(v) == 11, "R got %ld", (long)PI(v));
+  return NULL;
+}
+
+static void *add_other(void *arg) {
+  struct add_racer *r = arg;
+  /* Yields: R may be queued behind it on this worker. */
+  while (atomic_load_explicit(&r->ar->round, memory_order_acquire) != r->round) weft_yield();
+  void *v = NULL;
+  CHECK_RC(weft_await_until(atomic_load(&r->ar->target), weft_now() + 10000000000ull, &v), 0);
+  CHECK(PI(v) == 11, "B got %ld", (long)PI(v));
+  return NULL;
+}
+
+static int add_then(void *arg, void *value, void **result) {
+  atomic_fetch_add(&((struct add_race *)arg)->thens, 1);
+  *result = value;
+  return 0;
+}
+
+ParameterizedTestParameters(inline, waiters_added_while_it_runs_inline_are_all_woken) {
+  static unsigned w[] = {2, 3};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, inline, waiters_added_while_it_runs_inline_are_all_woken,
+                  .timeout = 120) {
+  int rounds = SIZED(3000, 1000, 300);
+  weft_runtime *rt = make_rt(*workers);
+  struct add_race ar = {NULL, 0, 0};
+  for (int round = 1; round <= rounds; round++) {
+    struct add_racer r = {&ar, round};
+    weft_future *b, *root;
+    ASSERT_RC(weft_runtime_spawn(rt, add_other, &r, &b), 0);
+    ASSERT_RC(weft_runtime_spawn(rt, add_root, &r, &root), 0);
+    while (atomic_load_explicit(&ar.round, memory_order_acquire) != round) sched_yield();
+    weft_future *t = atomic_load(&ar.target), *chained;
+    ASSERT_RC(weft_future_then(t, add_then, &ar, &chained), 0);
+    void *v = NULL;
+    ASSERT_RC(weft_await_until(t, weft_now() + 10000000000ull, &v), 0);
+    cr_assert_eq(PI(v), 11);
+    ASSERT_RC(weft_await_until(chained, weft_now() + 10000000000ull, &v), 0);
+    cr_assert_eq(PI(v), 11);
+    ASSERT_RC(weft_await(b, NULL), 0);
+    ASSERT_RC(weft_await(root, NULL), 0);
+    ASSERT_RC(weft_future_release(chained), 0);
+    ASSERT_RC(weft_future_release(b), 0);
+    ASSERT_RC(weft_future_release(root), 0);
+    ASSERT_RC(weft_future_release(t), 0);
+  }
+  cr_expect_eq(atomic_load(&ar.thens), rounds);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
 /* A task run inline that yields, while its spawn entry is still in the
  * injection queue with another task behind it: on one worker, A runs and
  * waits for C's future; C and then D are spawned from main (both queued);
