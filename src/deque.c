@@ -20,7 +20,8 @@
  */
 #include "deque.h"
 
-void weft__deque_init(struct weft__deque *d) {
+void weft__deque_init(struct weft__deque *d, int solo) {
+  d->solo = solo;
   atomic_init(&d->top, 0);
   atomic_init(&d->bottom, 0);
   atomic_init(&d->pushes, 0);
@@ -54,6 +55,11 @@ void *weft__deque_pop(struct weft__deque *d) {
   if (atomic_load_explicit(&d->top, memory_order_relaxed) >= b) return NULL;
   b -= 1;
   atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+  if (d->solo) {
+    /* No thief: index b is ours (top <= b, read above). top stays, so
+     * taking the last element leaves top == bottom: empty. */
+    return atomic_load_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+  }
   /* seq_cst fence: the store of bottom must be visible before we read top.
    * Pairs with the fence in steal between reading top and bottom: of an
    * owner taking index b and a thief taking index t == b, at least one sees
@@ -83,6 +89,12 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
   long long nb = b - (long long)k;
   atomic_store_explicit(&d->bottom, nb, memory_order_relaxed);
+  if (d->solo) { /* no thief: k <= the size, so [nb, b) is ours */
+    for (size_t i = 0; out && i < k; i++)
+      out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
+                                    memory_order_relaxed);
+    return k;
+  }
   /* seq_cst fence: as in pop, the store of bottom is visible before we read
    * top. A thief that claims index i read bottom > i: after this fence it
    * reads nb or less, so it claims below nb; before it, it read top before

@@ -32,10 +32,15 @@ struct weft__deque {
   /* Pushes so far (owner-written, relaxed): lets a thief tell a task that
    * has sat alone in the deque from a fresh one (worker.c, steal). */
   atomic_ullong pushes;
+  /* Nobody but the owner ever takes from it (a runtime of one worker has no
+   * thieves): pops need no fence and no CAS. Fixed at init. */
+  int solo;
   _Atomic(void *) buf[WEFT__DEQUE_CAP];
 };
 
-void weft__deque_init(struct weft__deque *d);
+/* solo: the owner's thread is the only one that will ever pop or steal
+ * (see the field). */
+void weft__deque_init(struct weft__deque *d, int solo);
 
 /* Owner only. 0, or -1 if the deque is full (nothing pushed). */
 int weft__deque_push(struct weft__deque *d, void *x);

@@ -102,7 +102,9 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
       weft__runtime_free(rt);
       return ENOMEM;
     }
-    weft__deque_init(&w->dq); /* the rest of w is zeroed already */
+    /* One worker: nobody steals from its deque (only workers steal, from
+     * others), so its pops go without a fence. */
+    weft__deque_init(&w->dq, n == 1); /* the rest of w is zeroed already */
     weft__timers_init(&w->timers);
     weft__spin_init(&w->reg_lock);
     weft__freelist_init(&w->free_tasks, 1);

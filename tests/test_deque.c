@@ -26,12 +26,14 @@
 #define ITEM(k) ((void *)(uintptr_t)(k))
 #define KEY(p) ((uintptr_t)(p))
 
-static struct weft__deque *new_deque(void) {
+static struct weft__deque *new_deque_mode(int solo) {
   struct weft__deque *d = aligned_alloc(WEFT__CACHELINE, sizeof *d);
   cr_assert_not_null(d);
-  weft__deque_init(d);
+  weft__deque_init(d, solo);
   return d;
 }
+
+static struct weft__deque *new_deque(void) { return new_deque_mode(0); }
 
 /* ---- one thread ---------------------------------------------------------------------- */
 
@@ -95,6 +97,34 @@ Test(deque, pop_n_takes_the_newest) {
   cr_expect_eq(weft__deque_pop_n(d, 1, NULL), 1);
   cr_expect_null(weft__deque_pop(d));
   cr_expect_null(weft__deque_steal(d));
+  free(d);
+}
+
+/* A solo deque (no thieves but the owner's own steals, as its spill makes):
+ * the same answers without the fences — the last element, pop_n, and steals
+ * by the owner mixed in. */
+Test(deque, solo_owner_takes_the_same_way) {
+  struct weft__deque *d = new_deque_mode(1);
+  cr_expect_null(weft__deque_pop(d));
+  for (uintptr_t k = 1; k <= 5; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(KEY(weft__deque_steal(d)), 1);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 5);
+  void *out[3] = {0};
+  cr_expect_eq(weft__deque_pop_n(d, 2, out), 2);
+  cr_expect_eq(KEY(out[0]), 4);
+  cr_expect_eq(KEY(out[1]), 3);
+  cr_expect_eq(weft__deque_size(d), 1);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 2); /* the last one */
+  cr_expect_eq(weft__deque_size(d), 0);
+  cr_expect_null(weft__deque_pop(d));
+  cr_expect_null(weft__deque_steal(d));
+  for (uintptr_t k = 6; k <= 7; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(weft__deque_pop_n(d, 2, NULL), 2);
+  cr_expect_null(weft__deque_pop(d));
+  for (uintptr_t k = 1; k <= CAP; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  cr_expect_eq(weft__deque_push(d, ITEM(CAP + 1)), -1);
+  for (uintptr_t k = CAP; k >= 1; k--) cr_assert_eq(KEY(weft__deque_pop(d)), k);
+  cr_expect_null(weft__deque_pop(d));
   free(d);
 }
 
