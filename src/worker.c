@@ -685,12 +685,12 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
   }
 }
 
-/* Runs `c` (claimed: STARTED if popped, INLINED if its entry is queued, at
- * deque index `idx` of this worker, or -1: elsewhere or not found) on the
- * calling task's stack. */
-static void weft__run_inline(struct weft__task *self, struct weft__task *c, int popped,
-                             long long idx) {
-  struct weft__worker *w = weft__worker_current(), *w0 = w;
+/* Runs `c` (claimed: INLINED_DROPPED if popped, INLINED if its entry is
+ * queued, at deque index `idx` of this worker, or -1: elsewhere or not
+ * found) on the calling task's stack. `w`: the calling worker. */
+static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
+                             struct weft__task *c, int popped, long long idx) {
+  struct weft__worker *w0 = w; /* the caller's: we have not switched since it read it */
   unsigned long long sw0 = atomic_load_explicit(&w->stats.switches, memory_order_relaxed);
   weft__ctx_borrow(&c->ctx, &self->ctx);
   c->stack = self->stack;
@@ -698,15 +698,18 @@ static void weft__run_inline(struct weft__task *self, struct weft__task *c, int 
   WEFT__COUNT(w, inlined);
   WEFT__TRACE(w, WEFT__TK_INLINE, c->trace_id);
   void *ret = c->fn(c->arg);
-  /* Possibly on another worker now, if c suspended. */
-  w = weft__worker_current();
+  /* Possibly on another worker now, if c suspended; but leaving w0's
+   * thread takes a switch there, so while w0's count of switches has not
+   * moved we are still on it (and need not look up our thread). */
+  int clean = atomic_load_explicit(&w0->stats.switches, memory_order_relaxed) == sw0;
+  w = clean ? w0 : weft__worker_current();
   WEFT__TRACE(w, WEFT__TK_INLINE_DONE, 0);
   weft__future_settle_light(&c->fut, ret, 0); /* its start word says INLINED*: see there */
   w->live_delta--;
   w->current = self;
   c->stack = NULL;
   if (popped) weft__future_unref(&c->fut); /* the runtime's reference */
-  if (w != w0 || atomic_load_explicit(&w->stats.switches, memory_order_relaxed) != sw0) {
+  if (!clean) {
     weft__drop_stale_slow(w); /* c suspended */
     return;
   }
@@ -763,7 +766,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
                                                  memory_order_seq_cst, memory_order_acquire))
       return 0; /* a thief, a cancel or another awaiter got there first */
   }
-  weft__run_inline(self, c, popped, idx);
+  weft__run_inline(w, self, c, popped, idx);
   return 1;
 }
 
