@@ -188,6 +188,8 @@ int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {
   return EALREADY;
 }
 
+static void weft__future_gone(weft_future *f);
+
 void weft__future_unref(weft_future *f) {
   /* If ours is the only reference, nobody else can take or drop one (that
    * takes a reference), so it is the last without a read-modify-write:
@@ -199,6 +201,20 @@ void weft__future_unref(weft_future *f) {
        * it frees (release by each dropper, acquire by the last). */
       atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
     return;
+  weft__future_gone(f);
+}
+
+void weft__future_unref2(weft_future *f) {
+  /* The same with two of ours: if they are all there are, no other holder
+   * exists to race with. acquire / acq_rel: as in weft__future_unref. */
+  if (atomic_load_explicit(&f->refs, memory_order_acquire) != 2 &&
+      atomic_fetch_sub_explicit(&f->refs, 2, memory_order_acq_rel) != 2)
+    return;
+  weft__future_gone(f);
+}
+
+/* The last reference has gone. */
+static void weft__future_gone(weft_future *f) {
   /* No reference is left, so nobody can add a waiter any more: a load
    * suffices (acquire: the waiters' contents, published by the release
    * CAS that linked them). */
@@ -291,6 +307,11 @@ int weft_future_retain(weft_future *f) {
 
 int weft_future_release(weft_future *f) {
   if (!weft__future_valid(f)) return EINVAL;
+  struct weft__task *t = weft__as_task(f);
+  /* A task whose runtime reference an inline run parked here: both go at
+   * once (worker.c). */
+  if (t && atomic_load_explicit(&t->rref, memory_order_relaxed) && weft__task_release_parked(t))
+    return 0;
   weft__future_unref(f);
   return 0;
 }

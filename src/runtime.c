@@ -183,6 +183,7 @@ static int weft__spawn(struct weft__worker *w, weft_runtime *rt, weft_fn fn, voi
   else
     atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
   t->trace_id = 0;
+  atomic_init(&t->rref, NULL);
 #if WEFT_TRACE
   if (WEFT__UNLIKELY(rt->trace != NULL)) {
     if (w && w->rt == rt) {

@@ -110,6 +110,10 @@ struct weft__task {
   long long qidx;            /* where its spawn entry went in its spawner's deque (a hint,
                               * for an awaiter claiming it there: worker.c) */
   uint64_t trace_id;         /* its id in the trace (0 when not traced) */
+  /* The worker holding the runtime's reference in its list of parked
+   * references (worker.c, weft__rref_park), or NULL. Set and cleared by that
+   * worker only; others only compare it with their own worker. */
+  _Atomic(struct weft__worker *) rref;
   /* Registration in a worker's list of tasks waiting on something that
    * may never happen — a future that is not a task of the same runtime, a
    * sleep (see weft_runtime_destroy). Under reg_home->reg_lock. */
@@ -141,11 +145,17 @@ static inline int weft__future_done(const weft_future *f) {
   return atomic_load_explicit(&((weft_future *)f)->state, memory_order_acquire) == WEFT__S_DONE;
 }
 void weft__future_unref(weft_future *f);
+/* Drops two references the caller holds (see weft__task_release_parked). */
+void weft__future_unref2(weft_future *f);
 /* Hands a dead future's memory to the quarantine (see future.c). */
 void weft__future_retire(weft_future *f);
 int weft__future_valid(const weft_future *f);
 
 /* worker.c */
+/* A handle's release (weft_future_release) of a task whose runtime
+ * reference an inline run parked: if that was on the calling worker, drops
+ * both references (1); else 0, and the caller drops its own as usual. */
+int weft__task_release_parked(struct weft__task *t);
 /* Makes a woken task runnable again (from any thread). */
 void weft__task_schedule(struct weft__task *t);
 /* The future a task waits for has settled: wake it if it still waits in

@@ -685,6 +685,49 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
   }
 }
 
+/* Parked runtime references. A task run inline after its awaiter popped
+ * its spawn entry holds two references, the runtime's (now the awaiter's
+ * worker's) and, most often, the handle its awaiter releases right after
+ * the await. Dropped one at a time, the first drop is a read-modify-write
+ * (the other holder might drop its own at the same moment); dropped
+ * together, by a holder that knows both are its own and sees the count at
+ * 2, it is a load. So the worker parks the runtime's reference in a short
+ * list and marks the task (rref); a release of a handle on the same worker
+ * (weft_future_release) takes the parked reference with it
+ * (weft__future_unref2). No other holder can mistake it for its own: the
+ * mark names the worker. When the list is full, and when the worker
+ * stops, the references still parked are dropped one by one. fib: one
+ * read-modify-write less per task. */
+static void weft__rref_drain(struct weft__worker *w) {
+  for (unsigned i = 0; i < w->rref_n; i++) {
+    struct weft__task *t = w->rref[i];
+    atomic_store_explicit(&t->rref, NULL, memory_order_relaxed);
+    weft__future_unref(&t->fut);
+  }
+  w->rref_n = 0;
+}
+
+static void weft__rref_park(struct weft__worker *w, struct weft__task *t) {
+  if (w->rref_n == WEFT__RREF_MAX) weft__rref_drain(w);
+  w->rref[w->rref_n++] = t;
+  /* relaxed: only this worker acts on it; others compare it with their
+   * own worker and never find it equal. */
+  atomic_store_explicit(&t->rref, w, memory_order_relaxed);
+}
+
+int weft__task_release_parked(struct weft__task *t) {
+  struct weft__worker *w = weft__worker_current();
+  if (!w || atomic_load_explicit(&t->rref, memory_order_relaxed) != w) return 0;
+  for (unsigned i = w->rref_n; i-- > 0;) /* usually the newest */
+    if (w->rref[i] == t) {
+      w->rref[i] = w->rref[--w->rref_n];
+      atomic_store_explicit(&t->rref, NULL, memory_order_relaxed);
+      weft__future_unref2(&t->fut); /* the handle's and the parked one */
+      return 1;
+    }
+  return 0; /* not reached: the mark and the list change together */
+}
+
 /* Runs `c` (claimed: INLINED_DROPPED if popped, INLINED if its entry is
  * queued, at deque index `idx` of this worker, or -1: elsewhere or not
  * found) on the calling task's stack. `w`: the calling worker. */
@@ -708,7 +751,12 @@ static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
   w->live_delta--;
   w->current = self;
   c->stack = NULL;
-  if (popped) weft__future_unref(&c->fut); /* the runtime's reference */
+  if (popped) { /* the runtime's reference, ours since the pop */
+    if (clean)
+      weft__rref_park(w, c);
+    else
+      weft__future_unref(&c->fut);
+  }
   if (!clean) {
     weft__drop_stale_slow(w); /* c suspended */
     return;
@@ -1220,6 +1268,7 @@ static void *weft__worker_main(void *arg) {
   }
   if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
   w->live_delta = 0;
+  weft__rref_drain(w);
   weft__future_drain_quarantine(weft__thread()); /* tasks go to the free list... */
   weft__fl_drain(&w->free_tasks);                 /* ...which is drained here */
   weft__fl_drain(&w->free_nodes);

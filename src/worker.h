@@ -51,6 +51,8 @@ struct weft__stats {
                         atomic_load_explicit(&(w)->stats.field, memory_order_relaxed) + 1, \
                         memory_order_relaxed)
 
+#define WEFT__RREF_MAX 8
+
 struct weft__worker {
   struct weft__deque dq; /* thief-visible */
 
@@ -69,6 +71,10 @@ struct weft__worker {
   int lone_skipped; /* the last look skipped a lone task: look again soon */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
+  /* Runtime references of tasks run inline after a pop, not yet dropped
+   * (worker.c, weft__rref_park): owner-only. */
+  struct weft__task *rref[WEFT__RREF_MAX];
+  unsigned rref_n;
   /* Spawn entries in this deque whose tasks an awaiter here ran inline
    * without suspending: dropped in one batch when they reach the bottom
    * (worker.c, "Running an awaited task inline"). By deque index mod
