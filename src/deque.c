@@ -89,33 +89,30 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
   long long nb = b - (long long)k;
   atomic_store_explicit(&d->bottom, nb, memory_order_relaxed);
-  if (d->solo) { /* no thief: k <= the size, so [nb, b) is ours */
-    for (size_t i = 0; out && i < k; i++)
-      out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
-                                    memory_order_relaxed);
-    return k;
+  /* A solo deque has no thief: k <= the size, so [nb, b) is ours. */
+  if (!d->solo) {
+    /* seq_cst fence: as in pop, the store of bottom is visible before we
+     * read top. A thief that claims index i read bottom > i: after this
+     * fence it reads nb or less, so it claims below nb; before it, it read
+     * top before that too, so i <= the top we read next. Hence if that top
+     * is below nb, no thief can ever take an index in [nb, b): they are
+     * all ours. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&d->top, memory_order_relaxed) >= nb) {
+      /* Thieves are at our range: put bottom back (as pop's empty case
+       * does; thieves that took indices meanwhile moved top past them) and
+       * take the elements one by one, each pop deciding its own race. */
+      atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+      size_t n = 0;
+      for (void *x; n < k && (x = weft__deque_pop(d)) != NULL; n++)
+        if (out) out[n] = x;
+      return n;
+    }
   }
-  /* seq_cst fence: as in pop, the store of bottom is visible before we read
-   * top. A thief that claims index i read bottom > i: after this fence it
-   * reads nb or less, so it claims below nb; before it, it read top before
-   * that too, so i <= the top we read next. Hence if that top is below nb,
-   * no thief can ever take an index in [nb, b): they are all ours. */
-  atomic_thread_fence(memory_order_seq_cst);
-  long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
-  if (t < nb) {
-    for (size_t i = 0; out && i < k; i++)
-      out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
-                                    memory_order_relaxed);
-    return k;
-  }
-  /* Thieves are at our range: put bottom back (as pop's empty case does;
-   * thieves that took indices meanwhile moved top past them) and take the
-   * elements one by one, each pop deciding its own race. */
-  atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
-  size_t n = 0;
-  for (void *x; n < k && (x = weft__deque_pop(d)) != NULL; n++)
-    if (out) out[n] = x;
-  return n;
+  for (size_t i = 0; out && i < k; i++)
+    out[i] = atomic_load_explicit(&d->buf[(b - 1 - (long long)i) & (WEFT__DEQUE_CAP - 1)],
+                                  memory_order_relaxed);
+  return k;
 }
 
 void *weft__deque_steal(struct weft__deque *d) {

@@ -26,7 +26,6 @@ struct weft__park {
 };
 
 void weft__park_init(struct weft__park *p);
-
 unsigned weft__park_prepare(struct weft__park *p);
 /* Sleeps until a wake after `key` was taken (or spuriously), or, if
  * timeout_ns is not 0, until that many nanoseconds have passed. */
