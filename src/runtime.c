@@ -87,6 +87,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   atomic_init(&rt->live, 0);
   atomic_init(&rt->shutdown, 0);
   atomic_init(&rt->cancel_all, 0);
+  atomic_init(&rt->cancelling, 0);
   atomic_init(&rt->stop, 0);
   atomic_init(&rt->outside_wakers, 0);
   rt->workers = calloc(n, sizeof *rt->workers);
@@ -105,6 +106,9 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     /* One worker: nobody steals from its deque (only workers steal, from
      * others), so its pops go without a fence. */
     weft__deque_init(&w->dq, n == 1); /* the rest of w is zeroed already */
+    /* ... and for the same reason it may claim its tasks' starts with a
+     * plain store (worker.c, "Plain claims"). */
+    w->plain_claims = n == 1 && weft__membar_asym;
     weft__timers_init(&w->timers);
     weft__spin_init(&w->reg_lock);
     weft__freelist_init(&w->free_tasks, 1);
@@ -177,6 +181,7 @@ static int weft__spawn(struct weft__worker *w, weft_runtime *rt, weft_fn fn, voi
   t->reg_prev = t->reg_next = NULL;
   t->reg_home = NULL;
   if (w && w->rt == rt) {
+    t->fut.plain_claim = w->plain_claims; /* else not: future_init cleared it */
     w->live_delta++;
     WEFT__COUNT(w, spawns);
   }

@@ -42,6 +42,9 @@ struct weft__waiter {
 struct weft_future {
   uint32_t magic;
   uint8_t kind;            /* enum weft__fkind; never changes */
+  /* Tasks: its start word may be claimed by a plain store (worker.c,
+   * "Plain claims"). Set at spawn, never changed. */
+  uint8_t plain_claim;
   atomic_uint refs;
   atomic_uint state;       /* WEFT__S_* */
   _Atomic(struct weft__waiter *) waiters;
@@ -78,7 +81,9 @@ enum {
  * is dropped, and any later one is a resume entry. An awaiter that pops the
  * spawn entry itself and runs the task inline moves NEW straight to
  * INLINED_DROPPED. Either way, INLINED* tells the adders of waiters that
- * the settle will be light (future.c). One word, so that a
+ * the settle will be light (future.c). On a runtime of one worker the
+ * owner moves it from NEW with a plain store where it can (worker.c,
+ * "Plain claims"); everyone else uses CAS. One word, so that a
  * claim is one CAS and an awaiter that loses it writes nothing. (Found as
  * a bug: the stale mark was a second word, set by every would-be claimer
  * before its CAS and cleared by a loser after it; a late loser wiped the

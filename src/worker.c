@@ -230,6 +230,70 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
   weft__future_unref(&t->fut); /* the runtime's reference */
 }
 
+/* ---- plain claims ----------------------------------------------------------------
+ *
+ * Whoever moves a task's start word from NEW owns its start (task.h). With
+ * several workers that is a CAS: thieves, other awaiters and cancellers
+ * may race for it. A runtime with one worker has no thief, and every
+ * awaiter that could run the task inline is a coroutine on that worker's
+ * thread; only a cancel, or a waiter added from another thread, can come
+ * from elsewhere, and they are rare. So there the worker claims with a
+ * plain store, and those rare parties make up for it with the heavy half
+ * of an asymmetric fence (membar.h). One lock-prefixed instruction less
+ * per task: fib and skynet on one worker take one such claim per task,
+ * and its wait for the store buffer to drain was the largest single cost
+ * left in them.
+ *
+ * The owner, claiming c (weft__claim):       a canceller of t on another thread
+ *   O1 claiming = c                          C1 cancelling++
+ *   O2 light fence                           C2 heavy fence
+ *   O3 if cancelling != 0: O6, then CAS      C3 wait while claiming == t
+ *   O4 read start: not NEW: O6, fail         C4 CAS start NEW -> CANCELLED
+ *   O5 start = to                            C5 cancelling--
+ *   O6 claiming = NULL (release)
+ * The heavy fence puts a full barrier in the owner somewhere. If O1 came
+ * before it, C3 sees O1: it waits for O6, after which O5 is visible and C4
+ * fails, or O6 came already and O5 with it. If O1 came after it, O3 sees
+ * C1 and the owner claims with a CAS, which arbitrates with C4. Either way
+ * one of them owns the start. A canceller on the worker's own thread is
+ * never inside the owner's window and just CASes.
+ *
+ * A waiter added from another thread to a task whose word it reads NEW
+ * pays the heavy fence too (future.c, weft__future_add_waiter): the NEW
+ * case there relies on the claim being a seq_cst read-modify-write.
+ *
+ * Plain claims are decided per task at its spawn (fut.plain_claim): only
+ * tasks spawned by the worker of a one-worker runtime (w->plain_claims),
+ * and only where the asymmetric fence is real; a root task spawned from a
+ * plain thread and awaited there is claimed with a CAS and its waiter
+ * pays nothing. */
+
+/* Owner: moves c's start word from *expect (NEW) to `to`; 1 if it did, else
+ * 0 with the word's value in *expect, as a CAS. Success orders as seq_cst
+ * (a CAS, or a plain claim made whole by the other parties' heavy fences). */
+static inline __attribute__((always_inline)) int weft__claim(struct weft__worker *w,
+                                                             struct weft__task *c,
+                                                             unsigned *expect, unsigned to) {
+  if (c->fut.plain_claim) {
+    atomic_store_explicit(&w->claiming, c, memory_order_relaxed);  /* O1 */
+    weft__membar_light();                                          /* O2 */
+    if (atomic_load_explicit(&w->rt->cancelling, memory_order_relaxed) == 0) { /* O3 */
+      unsigned st = atomic_load_explicit(&c->start, memory_order_acquire); /* O4 */
+      if (st == *expect) atomic_store_explicit(&c->start, to, memory_order_relaxed); /* O5 */
+      /* release: a canceller that sees the window closed sees O5 (C3). */
+      atomic_store_explicit(&w->claiming, NULL, memory_order_release); /* O6 */
+      if (st == *expect) return 1;
+      *expect = st;
+      return 0;
+    }
+    atomic_store_explicit(&w->claiming, NULL, memory_order_relaxed);
+  }
+  /* seq_cst: the total order of weft__future_add_waiter's NEW case; it
+   * also decides against thieves, cancels and other awaiters. */
+  return atomic_compare_exchange_strong_explicit(&c->start, expect, to, memory_order_seq_cst,
+                                                 memory_order_acquire);
+}
+
 /* Readies `t` to be switched to: a task that has never run gets its stack
  * now (not when it was queued). Returns 0 if it must not run. */
 static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t, unsigned st);
@@ -260,10 +324,9 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
     return 1;
   }
   unsigned expect = WEFT__T_NEW;
-  /* acq_rel: decides against weft__task_cancel and an inlining awaiter
-   * which of us owns the start. */
-  if (!atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_STARTED,
-                                               memory_order_acq_rel, memory_order_acquire)) {
+  /* Decides against weft__task_cancel and an inlining awaiter which of us
+   * owns the start. */
+  if (!weft__claim(w, t, &expect, WEFT__T_STARTED)) {
     if (expect == WEFT__T_INLINED || expect == WEFT__T_INLINED_DROPPED)
       return weft__task_prepare(w, t);
     weft__task_discard(w, t); /* cancelled first; the canceller settled it */
@@ -789,10 +852,8 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
      * weft__task_prepare) which of us owns the start. INLINED_DROPPED, not
      * STARTED: an inline run (its settle is light: adders of waiters read
      * this word), whose spawn entry is gone (we popped it), so any entry
-     * naming it from now on is a resume. seq_cst: the total order of
-     * weft__future_add_waiter's NEW case. */
-    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED_DROPPED,
-                                                 memory_order_seq_cst, memory_order_acquire)) {
+     * naming it from now on is a resume. */
+    if (!weft__claim(w, c, &expect, WEFT__T_INLINED_DROPPED)) {
       /* Someone else got it first: cancelled, or claimed INLINED by another
        * awaiter (then this is its stale spawn entry, or a resume entry).
        * Treat the popped entry like any dequeued one, and wait normally. */
@@ -808,10 +869,8 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
         atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
       idx = j;
     /* The claim, against thieves, cancels and other awaiters; it also
-     * marks the spawn entry stale (see task.h). seq_cst: the total order
-     * of weft__future_add_waiter's NEW case. */
-    if (!atomic_compare_exchange_strong_explicit(&c->start, &expect, WEFT__T_INLINED,
-                                                 memory_order_seq_cst, memory_order_acquire))
+     * marks the spawn entry stale (see task.h). */
+    if (!weft__claim(w, c, &expect, WEFT__T_INLINED))
       return 0; /* a thief, a cancel or another awaiter got there first */
   }
   weft__run_inline(w, self, c, popped, idx);
@@ -952,13 +1011,34 @@ int weft_yield(void) {
   return weft__cancelled(self) ? ECANCELED : 0;
 }
 
+/* The start word's CAS from NEW to CANCELLED, for weft__task_cancel: with
+ * the rare half of a plain claim's fence pair (C1-C5 in "Plain claims")
+ * when the worker might be claiming it with a plain store. */
+static int weft__claim_cancel(struct weft__task *t) {
+  unsigned expect = WEFT__T_NEW;
+  weft_runtime *rt = t->rt;
+  struct weft__worker *owner = rt->workers[0];
+  int pair = t->fut.plain_claim &&
+             atomic_load_explicit(&t->start, memory_order_relaxed) == WEFT__T_NEW &&
+             weft__worker_current() != owner;
+  if (pair) {
+    atomic_fetch_add_explicit(&rt->cancelling, 1, memory_order_seq_cst); /* C1 */
+    weft__membar_heavy();                                                 /* C2 */
+    /* acquire: pairs with O6; we then see O5. */
+    while (atomic_load_explicit(&owner->claiming, memory_order_acquire) == t) /* C3 */
+      sched_yield();
+  }
+  /* acq_rel: decides against a starting worker or an inlining awaiter
+   * (their claims of the same word) whether the coroutine ever runs. */
+  int won = atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_CANCELLED,
+                                                    memory_order_acq_rel, memory_order_acquire);
+  if (pair) atomic_fetch_sub_explicit(&rt->cancelling, 1, memory_order_release); /* C5 */
+  return won;
+}
+
 int weft__task_cancel(struct weft__task *t) {
   if (weft__future_done(&t->fut)) return EALREADY;
-  unsigned expect = WEFT__T_NEW;
-  /* acq_rel: decides against a starting worker or an inlining awaiter
-   * (their CAS on the same word) whether the coroutine ever runs. */
-  if (atomic_compare_exchange_strong_explicit(&t->start, &expect, WEFT__T_CANCELLED,
-                                              memory_order_acq_rel, memory_order_acquire)) {
+  if (weft__claim_cancel(t)) {
     /* It never starts; whoever dequeues it drops it. */
     weft__future_settle(&t->fut, NULL, ECANCELED);
 #if WEFT_TRACE

@@ -58,6 +58,11 @@ struct weft__worker {
 
   /* Owner-only from here. */
   _Alignas(WEFT__CACHELINE) struct weft__task *lifo; /* the task it just woke: runs next */
+  /* The task whose start word this worker is claiming with a plain store,
+   * or NULL (worker.c, "Plain claims"): written by the owner, read by
+   * cancellers. */
+  _Atomic(struct weft__task *) claiming;
+  int plain_claims; /* tasks spawned here may be claimed so: the only worker */
   struct weft__task *yq_head, *yq_tail; /* tasks that yielded: run when nothing else is */
   struct weft__task *current;           /* the task running on this worker, or NULL */
   struct weft__ctx sched;               /* the worker thread's own stack: the scheduler loop */
@@ -127,6 +132,9 @@ struct weft_runtime {
 
   atomic_uint shutdown;   /* spawns are refused */
   atomic_uint cancel_all; /* every task is as good as cancelled */
+  /* Cancellers inside the rare half of a plain claim's fence pair
+   * (worker.c, "Plain claims"): while it is not 0, claims use CAS. */
+  atomic_uint cancelling;
   atomic_uint stop;       /* workers exit when idle */
   atomic_uint outside_wakers; /* threads that are no worker inside weft__task_schedule */
 

@@ -453,6 +453,121 @@ RT_TEST(cancel, before_start_from_a_coroutine, .timeout = 60) {
   cr_expect_eq(atomic_load(&c.ran), 0, "a task cancelled before it started ran");
 }
 
+/* On a runtime of one worker the worker claims a task's start with a plain
+ * store, and a cancel from another thread makes up for it with a heavy
+ * fence (worker.c, "Plain claims"). Exactly one of them may own the start:
+ * each round the root R spawns T, hands it to main and then claims it one
+ * of three ways — awaiting it at once (popped and run inline), awaiting
+ * it behind a newer sibling (claimed in place and run inline), or
+ * yielding until the worker starts it on its own stack — while main
+ * cancels it after a random delay. T must either never run and fail with
+ * ECANCELED, or run once, unsettled while it runs, and give its value. */
+struct cancel_race {
+  atomic_int ran;        /* T's body ran, this round */
+  atomic_int settled_under; /* T found itself settled while running: two owners */
+  _Atomic(weft_future *) target;
+  atomic_int round;   /* the round R has published T for */
+  atomic_int firing;  /* the round main is about to cancel T in */
+};
+
+struct cancel_racer {
+  struct cancel_race *cr;
+  int round;
+};
+
+/* Spins for 0 to 2^bits - 1 steps, small counts as often as large ones. */
+static void cancel_spin(unsigned h, unsigned bits) {
+  for (volatile unsigned i = 0, d = (h >> (32 - bits)) >> (h >> 8 & 15) % bits; i < d; i++) {
+  }
+}
+
+static void *cancel_target(void *arg) {
+  struct cancel_racer *r = arg;
+  if (weft_future_status(weft_task_current()) != WEFT_FUTURE_PENDING)
+    atomic_fetch_add(&r->cr->settled_under, 1);
+  atomic_fetch_add(&r->cr->ran, 1);
+  cancel_spin((unsigned)r->round * 2246822519u, 12);
+  return IP(11);
+}
+
+static void *cancel_root(void *arg) {
+  struct cancel_racer *r = arg;
+  weft_future *t, *u = NULL;
+  CHECK_RC(weft_spawn(cancel_target, r, &t), 0);
+  if (r->round % 3 == 1) CHECK_RC(weft_spawn(return_arg, IP(1), &u), 0);
+  CHECK_RC(weft_future_retain(t), 0); /* main's */
+  atomic_store(&r->cr->target, t);
+  atomic_store_explicit(&r->cr->round, r->round, memory_order_release);
+  /* Claims as main cancels. Main's heavy fence takes 1-50 us: in even
+   * rounds the claim comes before, during or after it; in odd ones main
+   * calls after 0 to 1 us, about when the claim comes, where a cancel
+   * without the fence would CAS the word as we claim it (the test fails
+   * then). */
+  while (atomic_load_explicit(&r->cr->firing, memory_order_acquire) != r->round) {
+  }
+  unsigned h = (unsigned)r->round * 2654435761u;
+  if (r->round % 2)
+    for (volatile unsigned i = 0, d = h >> 24; i < d; i++) {
+    }
+  else
+    cancel_spin(h, 18);
+  int rc;
+  if (r->round % 3 == 2) {
+    while (weft_future_status(t) == WEFT_FUTURE_PENDING) CHECK_RC(weft_yield(), 0);
+    rc = weft_future_result(t, NULL);
+  } else {
+    rc = weft_await(t, NULL);
+  }
+  if (u) {
+    CHECK_RC(weft_await(u, NULL), 0);
+    CHECK_RC(weft_future_release(u), 0);
+  }
+  CHECK_RC(weft_future_release(t), 0);
+  return IP(rc);
+}
+
+RT_TEST(cancel, from_a_thread_racing_the_only_workers_claim, .timeout = 120) {
+  int rounds = SIZED(20000, 5000, 2000);
+  weft_runtime *rt = make_rt(1);
+  struct cancel_race cr = {0};
+  int cancelled = 0;
+  for (int round = 1; round <= rounds; round++) {
+    struct cancel_racer r = {&cr, round};
+    atomic_store(&cr.ran, 0);
+    weft_future *root;
+    ASSERT_RC(weft_runtime_spawn(rt, cancel_root, &r, &root), 0);
+    while (atomic_load_explicit(&cr.round, memory_order_acquire) != round) sched_yield();
+    weft_future *t = atomic_load(&cr.target);
+    atomic_store_explicit(&cr.firing, round, memory_order_release);
+    if (round % 2) /* 0 to 1 us: R's claim takes about that long to come */
+      for (volatile unsigned i = 0, d = ((unsigned)round * 3266489917u) >> 20; i < d; i++) {
+      }
+    int crc = weft_cancel(t);
+    cr_assert(crc == 0 || crc == EALREADY, "weft_cancel gave %s", weft_err_name(crc));
+    void *rrc = NULL;
+    ASSERT_RC(weft_await(root, &rrc), 0);
+    void *v = NULL;
+    int trc = weft_future_result(t, &v);
+    cr_assert_eq(PI(rrc), trc, "round %d: the root saw %s, main %s", round,
+                 weft_err_name((int)PI(rrc)), weft_err_name(trc));
+    if (trc == ECANCELED) {
+      cancelled++;
+      cr_assert_eq(atomic_load(&cr.ran), 0, "round %d: a task cancelled before it started ran",
+                   round);
+    } else {
+      cr_assert_eq(trc, 0, "round %d: %s", round, weft_err_name(trc));
+      cr_assert_eq(PI(v), 11);
+      cr_assert_eq(atomic_load(&cr.ran), 1, "round %d: T ran %d times", round,
+                   atomic_load(&cr.ran));
+    }
+    ASSERT_RC(weft_future_release(t), 0);
+    ASSERT_RC(weft_future_release(root), 0);
+  }
+  cr_assert_eq(atomic_load(&cr.settled_under), 0, "a running task was settled by a cancel");
+  cr_log_info("%d of %d rounds cancelled before the start", cancelled, rounds);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
 static void *await_forever(void *arg) {
   struct flagged *fl = arg;
   atomic_store(&fl->started, 1);
@@ -1159,11 +1274,13 @@ ParameterizedTest(unsigned *workers, inline, awaiters_claim_an_unstarted_task_at
  * settles without closing its waiter list (future.c: the light settle), so
  * an adder that races the settle must find out and fire the waiters
  * itself. Each round: the root R spawns T and awaits it at once (R runs it
- * inline, popped off its deque), while a task B on the other worker, the
- * main thread (weft_await) and a continuation (weft_future_then) wait on T
- * too, T running for 0 to 4095 steps so that the adds fall before, during
- * and after its settle. A lost wake-up is a wait past its 10 s deadline. If
- * B gets to T first it runs T and R becomes the adder: the same race. */
+ * inline, popped off its deque), while a task B (on another worker if
+ * there is one), the main thread (weft_await) and a continuation
+ * (weft_future_then) wait on T too, T running for 0 to 4095 steps so that
+ * the adds fall before, during and after its settle. A lost wake-up is a
+ * wait past its 10 s deadline. If B gets to T first it runs T and R
+ * becomes the adder: the same race. With one worker, R's claim of T is a
+ * plain store and main's add pays for it (worker.c, "Plain claims"). */
 struct add_race {
   _Atomic(weft_future *) target; /* this round's T; main owns it once published */
   atomic_int round;              /* the round R has published T for */
@@ -1211,8 +1328,8 @@ static int add_then(void *arg, void *value, void **result) {
 }
 
 ParameterizedTestParameters(inline, waiters_added_while_it_runs_inline_are_all_woken) {
-  static unsigned w[] = {2, 3};
-  return cr_make_param_array(unsigned, w, 2);
+  static unsigned w[] = {1, 2, 3};
+  return cr_make_param_array(unsigned, w, 3);
 }
 ParameterizedTest(unsigned *workers, inline, waiters_added_while_it_runs_inline_are_all_woken,
                   .timeout = 120) {
