@@ -215,17 +215,20 @@ void weft__future_unref(weft_future *f) {
   weft__future_gone(f);
 }
 
-void weft__future_unref2(weft_future *f) {
+static void weft__future_bury(weft_future *f);
+
+int weft__future_unref2(weft_future *f) {
   /* The same with two of ours: if they are all there are, no other holder
    * exists to race with. acquire / acq_rel: as in weft__future_unref. */
   if (atomic_load_explicit(&f->refs, memory_order_acquire) != 2 &&
       atomic_fetch_sub_explicit(&f->refs, 2, memory_order_acq_rel) != 2)
-    return;
-  weft__future_gone(f);
+    return 0;
+  weft__future_bury(f);
+  return 1;
 }
 
-/* The last reference has gone. */
-static void weft__future_gone(weft_future *f) {
+/* The last reference has gone: its waiters are told, it reads DEAD. */
+static void weft__future_bury(weft_future *f) {
   /* No reference is left, so nobody can add a waiter any more: a load
    * suffices (acquire: the waiters' contents, published by the release
    * CAS that linked them). */
@@ -236,6 +239,12 @@ static void weft__future_gone(weft_future *f) {
     list = n;
   }
   f->magic = WEFT__F_DEAD;
+}
+
+/* The last reference has gone: and then its memory. Not inlined: the
+ * callers' fast paths (weft__future_unref) stay small enough to inline. */
+static __attribute__((noinline)) void weft__future_gone(weft_future *f) {
+  weft__future_bury(f);
   weft__future_retire(f);
 }
 
@@ -331,12 +340,6 @@ weft_future_state weft_future_status(const weft_future *f) {
   if (!weft__future_valid(f)) return WEFT_FUTURE_INVALID;
   if (!weft__future_done(f)) return WEFT_FUTURE_PENDING;
   return f->err ? WEFT_FUTURE_FAILED : WEFT_FUTURE_RESOLVED;
-}
-
-/* Reads a settled future (DONE already observed with acquire). */
-static int weft__future_read(const weft_future *f, void **value) {
-  if (value) *value = f->err ? NULL : f->value;
-  return f->err;
 }
 
 int weft_future_result(const weft_future *f, void **value) {

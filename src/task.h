@@ -149,9 +149,17 @@ static inline int weft__future_done(const weft_future *f) {
   /* acquire: pairs with the release in settle; value and err are visible. */
   return atomic_load_explicit(&((weft_future *)f)->state, memory_order_acquire) == WEFT__S_DONE;
 }
+/* Reads a settled future (DONE already observed with acquire, or settled
+ * by the caller): its error, and its value if it has none. */
+static inline int weft__future_read(const weft_future *f, void **value) {
+  if (value) *value = f->err ? NULL : f->value;
+  return f->err;
+}
 void weft__future_unref(weft_future *f);
-/* Drops two references the caller holds (see weft__task_release_parked). */
-void weft__future_unref2(weft_future *f);
+/* Drops two references the caller holds (see weft__task_release_parked).
+ * 1 if they were the last: f is dead (its waiters told, its magic DEAD)
+ * and its memory is the caller's to free (a task's: weft__task_free). */
+int weft__future_unref2(weft_future *f);
 /* Hands a dead future's memory to the quarantine (see future.c). */
 void weft__future_retire(weft_future *f);
 int weft__future_valid(const weft_future *f);

@@ -355,11 +355,13 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
  * outlive its entry, or it could match a later entry reusing the index
  * and the task's recycled memory). Every owner pop but the batch drop of
  * recorded entries goes through here. */
+static void weft__stale_forget(struct weft__stale_rec *r);
+
 static struct weft__task *weft__own_pop(struct weft__worker *w) {
   long long j = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) - 1;
   struct weft__task *x = weft__deque_pop(&w->dq);
   struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
-  if (r->idx == j) r->task = NULL;
+  if (r->idx == j && r->task) weft__stale_forget(r);
   return x;
 }
 
@@ -463,6 +465,7 @@ struct weft__task_waiter {
 
 static struct weft__task_waiter *weft__node_get(void);
 static void weft__node_put(struct weft__task_waiter *n);
+static void weft__fl_put(struct weft__freelist *fl, void *p);
 
 static void weft__task_waiter_fire(struct weft__waiter *w, weft_future *f, int settled) {
   (void)f;
@@ -744,7 +747,26 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
     struct weft__stale_rec *r = &w->stale[(b - 1 - (long long)i) & (WEFT__STALE_RECS - 1)];
     struct weft__task *x = r->task;
     r->task = NULL;
-    weft__future_unref(&x->fut); /* the entry's reference */
+    if (!r->handle) {
+      weft__future_unref(&x->fut); /* the entry's reference */
+      continue;
+    }
+    /* The entry's and the released handle's, together: usually the last
+     * two, dropped with a load (see "Parked runtime references"). */
+    r->handle = 0;
+    if (weft__future_unref2(&x->fut)) weft__fl_put(&w->free_tasks, x);
+  }
+}
+
+/* A record goes (its index was popped some other way, or its slot is
+ * wanted): it keeps nothing but, if the handle was released into it, that
+ * reference, which it drops. */
+static void weft__stale_forget(struct weft__stale_rec *r) {
+  struct weft__task *x = r->task;
+  r->task = NULL;
+  if (r->handle) {
+    r->handle = 0;
+    weft__future_unref(&x->fut);
   }
 }
 
@@ -760,7 +782,16 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
  * (weft__future_unref2). No other holder can mistake it for its own: the
  * mark names the worker. When the list is full, and when the worker
  * stops, the references still parked are dropped one by one. fib: one
- * read-modify-write less per task. */
+ * read-modify-write less per task.
+ *
+ * A task run inline while its spawn entry stays queued here (claimed in
+ * place, recorded in w->stale) is marked the same way: the runtime's
+ * reference stays with the entry until the batch drop takes it, so a
+ * handle released here first is handed to the record (its `handle`), and
+ * the batch drop takes both with one load. skynet: nine read-modify-writes
+ * less per node. The mark only says where to look: the record must still
+ * name the task at its index (records are forgotten when their index is
+ * popped otherwise, and reused), and a parked task must be in the list. */
 static void weft__rref_drain(struct weft__worker *w) {
   for (unsigned i = 0; i < w->rref_n; i++) {
     struct weft__task *t = w->rref[i];
@@ -781,14 +812,21 @@ static void weft__rref_park(struct weft__worker *w, struct weft__task *t) {
 int weft__task_release_parked(struct weft__task *t) {
   struct weft__worker *w = weft__worker_current();
   if (!w || atomic_load_explicit(&t->rref, memory_order_relaxed) != w) return 0;
+  struct weft__stale_rec *r = &w->stale[t->qidx & (WEFT__STALE_RECS - 1)];
+  if (r->idx == t->qidx && r->task == t && !r->handle) {
+    r->handle = 1; /* the handle's reference, to the record */
+    return 1;
+  }
   for (unsigned i = w->rref_n; i-- > 0;) /* usually the newest */
     if (w->rref[i] == t) {
       w->rref[i] = w->rref[--w->rref_n];
       atomic_store_explicit(&t->rref, NULL, memory_order_relaxed);
-      weft__future_unref2(&t->fut); /* the handle's and the parked one */
+      /* The handle's and the parked one; the memory goes straight to this
+       * worker's list (weft__task_free would look the worker up again). */
+      if (weft__future_unref2(&t->fut)) weft__fl_put(&w->free_tasks, t);
       return 1;
     }
-  return 0; /* not reached: the mark and the list change together */
+  return 0; /* its record went before the handle: the caller drops it */
 }
 
 /* Runs `c` (claimed: INLINED_DROPPED if popped, INLINED if its entry is
@@ -824,7 +862,13 @@ static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
     weft__drop_stale_slow(w); /* c suspended */
     return;
   }
-  if (idx >= 0) w->stale[idx & (WEFT__STALE_RECS - 1)] = (struct weft__stale_rec){idx, c};
+  if (idx >= 0) {
+    struct weft__stale_rec *r = &w->stale[idx & (WEFT__STALE_RECS - 1)];
+    if (r->task) weft__stale_forget(r); /* an index 64 below, still queued, or stolen */
+    *r = (struct weft__stale_rec){idx, c, 0};
+    /* relaxed: as in weft__rref_park. */
+    atomic_store_explicit(&c->rref, w, memory_order_relaxed);
+  }
   weft__drop_stale_clean(w);
 }
 
@@ -897,7 +941,7 @@ int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t dead
   struct weft__task *ft = f ? weft__as_task(f) : NULL;
   /* Inline only without a deadline: an inline run cannot be interrupted. */
   if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft))
-    return weft_future_result(f, value);
+    return weft__future_read(f, value); /* settled by the inline run */
   return weft__task_wait_slow(th, self, f, ft, deadline, value);
 }
 
@@ -1349,6 +1393,8 @@ static void *weft__worker_main(void *arg) {
   if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
   w->live_delta = 0;
   weft__rref_drain(w);
+  for (unsigned i = 0; i < WEFT__STALE_RECS; i++) /* stolen entries' records */
+    if (w->stale[i].task) weft__stale_forget(&w->stale[i]);
   weft__future_drain_quarantine(weft__thread()); /* tasks go to the free list... */
   weft__fl_drain(&w->free_tasks);                 /* ...which is drained here */
   weft__fl_drain(&w->free_nodes);

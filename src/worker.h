@@ -87,6 +87,9 @@ struct weft__worker {
   struct weft__stale_rec {
     long long idx; /* the entry's deque index */
     struct weft__task *task;
+    /* The task's handle was released here while the record stood: the
+     * record holds that reference too (worker.c, weft__task_release_parked). */
+    int handle;
   } stale[WEFT__STALE_RECS];
   struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
   int use_tsc;

@@ -1428,6 +1428,74 @@ ParameterizedTest(unsigned *workers, inline, parked_runtime_references_whoever_r
   leak_check();
 }
 
+/* The same for children claimed in place: the root spawns them all, then
+ * awaits them in spawn order, so each but the last runs inline while its
+ * spawn entry stays queued (recorded as stale: worker.c), and a handle
+ * released on that worker is handed to the record until the batch drop.
+ * 100 children: more than the 64 records, so records are reused while
+ * their entries are still queued. Releases as above; main's releases come
+ * from another thread, after the records are gone. */
+#define INPLACE_N 100
+
+struct inplace {
+  weft_future *out[INPLACE_N];
+};
+
+static void *inplace_root(void *arg) {
+  struct inplace *p = arg;
+  weft_future *c[INPLACE_N];
+  for (int i = 0; i < INPLACE_N; i++) CHECK_RC(weft_spawn(return_arg, IP(i + 1), &c[i]), 0);
+  for (int i = 0; i < INPLACE_N; i++) {
+    void *v = NULL;
+    CHECK_RC(weft_await(c[i], &v), 0);
+    CHECK(PI(v) == i + 1, "child %d returned %ld", i, (long)PI(v));
+    p->out[i] = NULL;
+    switch (i % 4) {
+    case 0:
+      CHECK_RC(weft_future_release(c[i]), 0);
+      break;
+    case 1:
+      CHECK_RC(weft_future_retain(c[i]), 0);
+      CHECK_RC(weft_future_release(c[i]), 0);
+      CHECK_RC(weft_future_release(c[i]), 0);
+      break;
+    case 2:
+      CHECK_RC(weft_future_retain(c[i]), 0);
+      CHECK_RC(weft_future_release(c[i]), 0);
+      p->out[i] = c[i];
+      break;
+    default:
+      p->out[i] = c[i];
+    }
+  }
+  return NULL;
+}
+
+ParameterizedTestParameters(inline, stale_records_take_released_handles) {
+  static unsigned w[] = {1, 2};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, inline, stale_records_take_released_handles,
+                  .timeout = 60) {
+  weft_runtime *rt = make_rt(*workers);
+  struct inplace p;
+  weft_worker_stats st;
+  for (int round = 0; round < 20; round++) {
+    ASSERT_RC(weft_run_until_complete(rt, inplace_root, &p, NULL), 0);
+    for (int i = 0; i < INPLACE_N; i++) {
+      if (!p.out[i]) continue;
+      void *v = NULL;
+      ASSERT_RC(weft_future_result(p.out[i], &v), 0);
+      cr_assert_eq(PI(v), i + 1);
+      ASSERT_RC(weft_future_release(p.out[i]), 0);
+    }
+  }
+  ASSERT_RC(weft_runtime_stats(rt, &st, NULL, 0), 0);
+  cr_expect_gt(st.inlined, 0, "no child ran inline: the test tested nothing");
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
 /* A task run inline that yields, while its spawn entry is still in the
  * injection queue with another task behind it: on one worker, A runs and
  * waits for C's future; C and then D are spawned from main (both queued);
