@@ -13,7 +13,9 @@
  *
  * The pairs that use it (light side / heavy side):
  * - a notifier publishing work / a worker going to sleep (worker.c);
- * - an inline-run task's settle / a waiter added to it (future.c).
+ * - an inline-run task's settle / a waiter added to it (future.c);
+ * - a one-worker runtime's plain claim of a task's start / a cancel, or a
+ *   waiter added, from another thread (worker.c, "Plain claims").
  */
 #ifndef WEFT_MEMBAR_H
 #define WEFT_MEMBAR_H

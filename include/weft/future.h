@@ -179,6 +179,12 @@ WEFT_API int weft_await(weft_future *f, void **value);
  * weft_yield() — or the one it is suspended in — returns ECANCELED, and
  * what the task returns after that settles it (cooperative, as asyncio's
  * CancelledError).
+ *
+ * Callable from anywhere. On a runtime of one worker, cancelling a task
+ * that has not started from outside that worker costs a membarrier(2)
+ * system call (1-50 us on a virtual machine): that worker claims its
+ * tasks without an atomic read-modify-write, and the rare canceller pays
+ * for both.
  * @param f the future or task to cancel; borrowed.
  * @return 0; EINVAL if `f` is NULL; EALREADY if `f` has already settled.
  */
