@@ -1,6 +1,8 @@
 /* cpus — how many CPUs this process may use: its affinity mask, capped by
  * its cgroup's CPU quota (v2 cpu.max, or v1 cfs_quota/period), at least 1.
- * The machine's count is not the answer in a container or under taskset. */
+ * The machine's count is not the answer in a container or under taskset.
+ * And where a thread runs, for a worker that finds itself woken onto a
+ * CPU another worker is busy on (worker.c, weft__spread). */
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,4 +52,19 @@ unsigned weft__cpus_usable(void) {
   long q = weft__read_quota();
   if (q > 0 && q < n) n = q;
   return n > 0 ? (unsigned)n : 1u;
+}
+
+int weft__cpu_current(void) { return sched_getcpu(); }
+
+int weft__cpu_move_off(int cpu, unsigned min_cpus) {
+  cpu_set_t set, off;
+  if (cpu < 0 || sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  if (!CPU_ISSET(cpu, &set) || (unsigned)CPU_COUNT(&set) < min_cpus) return -1;
+  off = set;
+  CPU_CLR(cpu, &off);
+  if (sched_setaffinity(0, sizeof off, &off) != 0) return -1;
+  /* Best effort: if this fails the thread keeps the narrower mask, which
+   * still holds every CPU but one of what it had. */
+  (void)sched_setaffinity(0, sizeof set, &set);
+  return 0;
 }

@@ -118,6 +118,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
     w->rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ (uintptr_t)rt;
     if (!w->rng) w->rng = 1;
     atomic_init(&w->park_gen, 0);
+    atomic_init(&w->cpu, -1);
     rt->workers[i] = w;
   }
 #if WEFT_TRACE

@@ -112,6 +112,9 @@ struct weft__worker {
   /* Read by the destroying thread: odd while parked (with live_delta
    * flushed), bumped on every park and every wake. */
   _Alignas(WEFT__CACHELINE) atomic_uint park_gen;
+  /* The CPU it last saw itself on (weft__spread), or -1: written by the
+   * owner, read by the other workers. */
+  atomic_int cpu;
 };
 
 struct weft_runtime {

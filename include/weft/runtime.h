@@ -47,6 +47,14 @@ WEFT_API void weft_runtime_config_init(weft_runtime_config *cfg);
  * Starts a runtime: its workers (named `weft-w0`, `weft-w1`, … for top -H
  * and gdb) run until weft_runtime_destroy().
  *
+ * Workers are not pinned: they run where the kernel puts them, within the
+ * process's affinity mask. One exception: when there are no more workers
+ * than CPUs in that mask, a worker that starts or wakes up on the CPU of
+ * another busy worker moves itself to another CPU of the mask (setting
+ * the mask without that CPU, then putting it back as it was), because a
+ * virtual machine's kernel may leave two workers on one vCPU for many
+ * milliseconds while another vCPU idles.
+ *
  * Callable from a plain thread or a coroutine (a runtime may start another).
  * @param out receives the runtime; untouched on error.
  * @param cfg options or NULL; copied.
