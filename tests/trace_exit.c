@@ -8,7 +8,8 @@
  *   busy         2 roots on 2 workers, each spawning, naming and awaiting
  *                children that yield, and a plain thread spawning and naming
  *                tasks from outside, all still at it when main returns;
- *                main returns once 16000 children have been awaited: over 24
+ *                main returns once 16000 children have been awaited (and
+ *                two of the outsider's tasks): over 24
  *                records each, more than two 2 MiB chunks hold (131072
  *                records each), so a worker's buffer has more than one. Run
  *                with WEFT_TRACE_MAX_MB=2 (one chunk per buffer), a worker's
@@ -52,6 +53,7 @@ static const struct mode {
 static const struct mode *mode;
 static atomic_int asleep;
 static atomic_long awaited;
+static atomic_long outside_awaited; /* the outsider's tasks, awaited */
 
 static void nap_ms(long ms) {
   struct timespec ts = {0, ms * 1000000L};
@@ -101,6 +103,7 @@ static void *outsider(void *arg) {
     if (weft_task_set_name(t, "outside")) abort();
     if (weft_await(t, NULL)) abort();
     weft_future_release(t);
+    atomic_fetch_add(&outside_awaited, 1);
   }
   return NULL;
 }
@@ -125,8 +128,14 @@ int main(int argc, char **argv) {
     if (weft_runtime_spawn(rt, root, NULL, NULL)) return 1;
   pthread_t th;
   if (mode->outsider && pthread_create(&th, NULL, outsider, rt)) return 1;
+  /* The outsider's tasks too: the checker wants their names in the trace,
+   * and on a loaded machine the workers' children can all be done before
+   * the outsider's thread has had the CPU for one. (Found as a flaky
+   * failure, "names given on workers and outside".) */
   long n;
-  while ((n = atomic_load(&awaited)) < mode->children) nap_ms(1);
+  while ((n = atomic_load(&awaited)) < mode->children ||
+         (mode->outsider && atomic_load(&outside_awaited) < 2))
+    nap_ms(1);
   printf("awaited %ld\n", n);
   fflush(stdout);
   return 0; /* no weft_runtime_destroy; the roots (and the outsider) run on */
