@@ -1372,6 +1372,40 @@ ParameterizedTest(unsigned *workers, inline, waiters_added_while_it_runs_inline_
  * rest handed to main unreleased. Main reads each result, then releases. */
 #define PARKED_N 40
 
+/* The root's part, for child i (just awaited) and its handle c: one in
+ * four released, one retained and released twice, one retained and handed
+ * to main, one handed to main unreleased. Returns what main gets, or NULL. */
+static weft_future *release_one_way(weft_future *c, int i) {
+  switch (i % 4) {
+  case 0:
+    CHECK_RC(weft_future_release(c), 0);
+    return NULL;
+  case 1:
+    CHECK_RC(weft_future_retain(c), 0);
+    CHECK_RC(weft_future_release(c), 0);
+    CHECK_RC(weft_future_release(c), 0);
+    return NULL;
+  case 2:
+    CHECK_RC(weft_future_retain(c), 0);
+    CHECK_RC(weft_future_release(c), 0);
+    return c;
+  default:
+    return c;
+  }
+}
+
+/* Main's part: reads each handed child's result (child i returned i + 1)
+ * and releases it. */
+static void release_handed(weft_future **out, int n) {
+  for (int i = 0; i < n; i++) {
+    if (!out[i]) continue;
+    void *v = NULL;
+    ASSERT_RC(weft_future_result(out[i], &v), 0);
+    cr_assert_eq(PI(v), i + 1);
+    ASSERT_RC(weft_future_release(out[i]), 0);
+  }
+}
+
 struct parked {
   weft_future *out[PARKED_N]; /* handed to main; NULL: released by the root */
 };
@@ -1384,24 +1418,7 @@ static void *parked_root(void *arg) {
     void *v = NULL;
     CHECK_RC(weft_await(c, &v), 0);
     CHECK(PI(v) == i + 1, "child %d returned %ld", i, (long)PI(v));
-    p->out[i] = NULL;
-    switch (i % 4) {
-    case 0:
-      CHECK_RC(weft_future_release(c), 0);
-      break;
-    case 1:
-      CHECK_RC(weft_future_retain(c), 0);
-      CHECK_RC(weft_future_release(c), 0);
-      CHECK_RC(weft_future_release(c), 0);
-      break;
-    case 2:
-      CHECK_RC(weft_future_retain(c), 0);
-      CHECK_RC(weft_future_release(c), 0);
-      p->out[i] = c;
-      break;
-    default:
-      p->out[i] = c;
-    }
+    p->out[i] = release_one_way(c, i);
   }
   return NULL;
 }
@@ -1416,13 +1433,7 @@ ParameterizedTest(unsigned *workers, inline, parked_runtime_references_whoever_r
   struct parked p;
   for (int round = 0; round < 20; round++) {
     ASSERT_RC(weft_run_until_complete(rt, parked_root, &p, NULL), 0);
-    for (int i = 0; i < PARKED_N; i++) {
-      if (!p.out[i]) continue;
-      void *v = NULL;
-      ASSERT_RC(weft_future_result(p.out[i], &v), 0);
-      cr_assert_eq(PI(v), i + 1);
-      ASSERT_RC(weft_future_release(p.out[i]), 0);
-    }
+    release_handed(p.out, PARKED_N);
   }
   ASSERT_RC(weft_runtime_destroy(rt), 0);
   leak_check();
@@ -1449,24 +1460,7 @@ static void *inplace_root(void *arg) {
     void *v = NULL;
     CHECK_RC(weft_await(c[i], &v), 0);
     CHECK(PI(v) == i + 1, "child %d returned %ld", i, (long)PI(v));
-    p->out[i] = NULL;
-    switch (i % 4) {
-    case 0:
-      CHECK_RC(weft_future_release(c[i]), 0);
-      break;
-    case 1:
-      CHECK_RC(weft_future_retain(c[i]), 0);
-      CHECK_RC(weft_future_release(c[i]), 0);
-      CHECK_RC(weft_future_release(c[i]), 0);
-      break;
-    case 2:
-      CHECK_RC(weft_future_retain(c[i]), 0);
-      CHECK_RC(weft_future_release(c[i]), 0);
-      p->out[i] = c[i];
-      break;
-    default:
-      p->out[i] = c[i];
-    }
+    p->out[i] = release_one_way(c[i], i);
   }
   return NULL;
 }
@@ -1482,13 +1476,7 @@ ParameterizedTest(unsigned *workers, inline, stale_records_take_released_handles
   weft_worker_stats st;
   for (int round = 0; round < 20; round++) {
     ASSERT_RC(weft_run_until_complete(rt, inplace_root, &p, NULL), 0);
-    for (int i = 0; i < INPLACE_N; i++) {
-      if (!p.out[i]) continue;
-      void *v = NULL;
-      ASSERT_RC(weft_future_result(p.out[i], &v), 0);
-      cr_assert_eq(PI(v), i + 1);
-      ASSERT_RC(weft_future_release(p.out[i]), 0);
-    }
+    release_handed(p.out, INPLACE_N);
   }
   ASSERT_RC(weft_runtime_stats(rt, &st, NULL, 0), 0);
   cr_expect_gt(st.inlined, 0, "no child ran inline: the test tested nothing");
