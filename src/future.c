@@ -173,18 +173,18 @@ int weft__future_add_waiter(weft_future *f, struct weft__waiter *w) {
   if (!t) return 0;
   /* seq_cst: the NEW case above. */
   unsigned st = atomic_load_explicit(&t->start, memory_order_seq_cst);
-  if (st == WEFT__T_NEW && t->fut.plain_claim && weft__worker_current() != t->rt->workers[0]) {
+  int fenced = 0;
+  if (st == WEFT__T_NEW && weft__plain_claim_racy(t)) {
     /* Its worker may claim it with a plain store (worker.c, "Plain
      * claims"), which is no part of the total order above. The heavy half
      * first: a claim we do not see after it comes after a full barrier in
      * the claimer, whose settle then reads our push. */
     weft__membar_heavy();
+    fenced = 1;
     st = atomic_load_explicit(&t->start, memory_order_seq_cst);
-    if (st != WEFT__T_INLINED && st != WEFT__T_INLINED_DROPPED) return 0;
-  } else {
-    if (st != WEFT__T_INLINED && st != WEFT__T_INLINED_DROPPED) return 0;
-    weft__membar_heavy(); /* the push before the read of the state: see above */
   }
+  if (st != WEFT__T_INLINED && st != WEFT__T_INLINED_DROPPED) return 0;
+  if (!fenced) weft__membar_heavy(); /* the push before the read of the state: see above */
   if (!weft__future_done(f)) return 0; /* the settle will see us */
   /* acq_rel: as the settler's exchange (we read the waiters' fields and
    * publish nothing new). */

@@ -269,6 +269,12 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
  * plain thread and awaited there is claimed with a CAS and its waiter
  * pays nothing. */
 
+int weft__plain_claim_racy(struct weft__task *t) {
+  /* The only worker is never inside its claim window while it runs our
+   * code: on its thread we are ordered after or before it. */
+  return t->fut.plain_claim && weft__worker_current() != t->rt->workers[0];
+}
+
 /* Owner: moves c's start word from *expect (NEW) to `to`; 1 if it did, else
  * 0 with the word's value in *expect, as a CAS. Success orders as seq_cst
  * (a CAS, or a plain claim made whole by the other parties' heavy fences). */
@@ -1063,9 +1069,8 @@ static int weft__claim_cancel(struct weft__task *t) {
   unsigned expect = WEFT__T_NEW;
   weft_runtime *rt = t->rt;
   struct weft__worker *owner = rt->workers[0];
-  int pair = t->fut.plain_claim &&
-             atomic_load_explicit(&t->start, memory_order_relaxed) == WEFT__T_NEW &&
-             weft__worker_current() != owner;
+  int pair = atomic_load_explicit(&t->start, memory_order_relaxed) == WEFT__T_NEW &&
+             weft__plain_claim_racy(t);
   if (pair) {
     atomic_fetch_add_explicit(&rt->cancelling, 1, memory_order_seq_cst); /* C1 */
     weft__membar_heavy();                                                 /* C2 */

@@ -169,6 +169,12 @@ int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__tas
  * something that may never happen (worker.c, weft__register). */
 void weft__cancel_registered(weft_runtime *rt);
 
+/* Whether the calling thread, about to race for t's start word (a cancel,
+ * a waiter added to it), may race a plain claim of it (worker.c, "Plain
+ * claims") and must pay the heavy half of the fence: t is claimed so, and
+ * we are not on its worker's thread. */
+int weft__plain_claim_racy(struct weft__task *t);
+
 /* Tells idle workers there is work, if nobody is already looking. */
 void weft__notify(weft_runtime *rt);
 
