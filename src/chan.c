@@ -18,8 +18,10 @@
  * waiter that has not unlinked itself yet); weft__wq_take skips them.
  *
  * Blocking (waitq.h): an operation that must wait first tries under the
- * lock; only then does it make its future (outside the lock), and tries
- * again before linking — so nothing on the non-blocking paths allocates.
+ * lock. A task then begins its direct wait right there and links it; any
+ * other waiter makes its future outside the lock and tries again before
+ * linking — so nothing on the non-blocking paths allocates, and nothing
+ * allocates under the lock.
  *
  * Select follows Go's selectgo: lock every channel of the select in
  * address order (each once), poll the cases in a random order, and if none
@@ -119,7 +121,7 @@ static int weft__send_locked(weft_chan *ch, void *v, weft_future **wake) {
   if (r) { /* a receiver waits: the buffer is empty; hand v over */
     r->value = v;
     r->result = 0;
-    *wake = r->w->f;
+    *wake = weft__wait_token(r->w);
     return 0;
   }
   if (ch->cap == 0) return EAGAIN;
@@ -136,14 +138,14 @@ static int weft__recv_locked(weft_chan *ch, void **v, weft_future **wake) {
     if ((s = weft__wq_take(&ch->sendq))) { /* room now: the oldest sender's value goes in */
       weft__buf_push(ch, s->value);
       s->result = 0;
-      *wake = s->w->f;
+      *wake = weft__wait_token(s->w);
     }
     return 0;
   }
   if ((s = weft__wq_take(&ch->sendq))) { /* unbuffered: take it from the sender */
     *v = s->value;
     s->result = 0;
-    *wake = s->w->f;
+    *wake = weft__wait_token(s->w);
     return 0;
   }
   if (ch->closed) {
@@ -191,6 +193,7 @@ static int weft__chan_send(weft_chan *ch, void *v, int block, uint64_t deadline)
     weft_future *wake = NULL;
     weft__spin_lock(&ch->lock);
     int rc = weft__send_locked(ch, v, &wake);
+    if (rc == EAGAIN && block && !have_wait) have_wait = weft__wait_init_locked(&w, deadline);
     if (rc == EAGAIN && block && have_wait) {
       weft__wnode_init(&n, &w, 0, &ch->lock);
       n.value = v;
@@ -227,6 +230,7 @@ static int weft__chan_recv(weft_chan *ch, void **value, int block, uint64_t dead
     weft_future *wake = NULL;
     weft__spin_lock(&ch->lock);
     int rc = weft__recv_locked(ch, &v, &wake);
+    if (rc == EAGAIN && block && !have_wait) have_wait = weft__wait_init_locked(&w, deadline);
     if (rc == EAGAIN && block && have_wait) {
       weft__wnode_init(&n, &w, 0, &ch->lock);
       weft__wq_push(&ch->recvq, &n);
@@ -303,11 +307,11 @@ int weft_chan_close(weft_chan *ch) {
     while (!weft__wakeset_full(&ws) && (x = weft__wq_take(&ch->recvq))) {
       x->value = NULL;
       x->result = WEFT_CLOSED;
-      weft__wakeset_add(&ws, x->w->f);
+      weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
     while (!weft__wakeset_full(&ws) && (x = weft__wq_take(&ch->sendq))) {
       x->result = EPIPE;
-      weft__wakeset_add(&ws, x->w->f);
+      weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
     int more = !weft__wq_empty(&ch->recvq) || !weft__wq_empty(&ch->sendq);
     weft__spin_unlock(&ch->lock);

@@ -25,6 +25,10 @@
 
 int weft__wait_init(struct weft__wait *w) {
   atomic_init(&w->state, WEFT__WAIT_PENDING);
+  w->f = NULL;
+  /* A cancelled task takes the future's way too: its await returns
+   * ECANCELED at once, and a wait that must not give up polls. */
+  if (weft__dwait_begin(&w->dw) == 0) return 0;
   if (weft_future_create(&w->f)) {
     w->f = NULL;
     return ENOMEM;
@@ -34,16 +38,19 @@ int weft__wait_init(struct weft__wait *w) {
 }
 
 void weft__wait_drop(struct weft__wait *w) {
+  if (w->dw.task) weft__dwait_abandon(&w->dw);
   if (!w->f) return;
   weft_future_release(w->f);
   weft_future_release(w->f);
   w->f = NULL;
 }
 
-void weft__wait_wake(weft_future *f) {
-  if (!f) return; /* a polled wait (no future): it sees the state word */
-  weft_future_resolve(f, NULL);
-  weft_future_release(f); /* the firer's */
+void weft__wait_wake(weft_future *tok) {
+  /* NULL: a task whose wait's own post-switch action schedules it, or a
+   * polled wait (no future), which sees the state word. */
+  if (!tok || weft__dwait_wake(tok)) return;
+  weft_future_resolve(tok, NULL);
+  weft_future_release(tok); /* the firer's */
 }
 
 void weft__wakeset_wake(struct weft__wakeset *s) {
@@ -62,15 +69,18 @@ int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, 
   if (nocancel) deadline = WEFT_NO_DEADLINE;
   /* EAGAIN from the await means woken with the future still pending (a
    * spurious wake-up): wait again (the deadline is absolute). ETIMEDOUT
-   * retracts below exactly as ECANCELED does. */
-  if (w->f)
+   * retracts below exactly as ECANCELED does; so does a direct wait's
+   * ENOMEM (no room for its timer). */
+  if (w->dw.task)
+    rc = weft__dwait_block(&w->dw, deadline);
+  else if (w->f)
     while ((rc = weft_await_until(w->f, deadline, NULL)) == EAGAIN) {
     }
   int st, sync = 1;
   if (rc == 0) {
     sync = 0;
-    /* relaxed: the firer's CAS happened before its resolve, whose release
-     * our await acquired. */
+    /* relaxed: the firer's CAS happened before its wake-up (a direct
+     * wait's claim, a future's resolve), whose release we acquired. */
     st = atomic_load_explicit(&w->state, memory_order_relaxed);
   } else if (!nocancel) {
     st = WEFT__WAIT_PENDING;
@@ -85,7 +95,8 @@ int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, 
     }
   } else {
     /* Must not give up: poll until a firer claims us. (A cancelled task's
-     * await returns at once; a wait without a future has nothing to await.) */
+     * await returns at once; a direct wait, or one without a future, has
+     * nothing to await.) */
     /* acquire: pairs with the firer's release CAS. */
     while ((st = atomic_load_explicit(&w->state, memory_order_acquire)) == WEFT__WAIT_PENDING) {
       weft__backoff();
@@ -95,9 +106,10 @@ int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, 
   }
   if (sync && rc == 0) {
     /* The firer writes the node's result under its lock after the CAS:
-     * take and drop that lock so those writes are visible. (After a
-     * successful await they already are: its resolve came after its
-     * unlock.) */
+     * take and drop that lock so those writes are visible, and so that a
+     * firer still holding it is done with us. (After a wake-up they
+     * already are: a direct wait's claim comes after them under the lock,
+     * a future's resolve after the unlock.) */
     weft__spin_lock(nodes[st].lock);
     weft__spin_unlock(nodes[st].lock);
   }
@@ -113,6 +125,7 @@ int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, 
   }
   if (w->f) weft_future_release(w->f); /* ours */
   w->f = NULL;
+  w->dw.task = NULL;
   if (rc == 0) *fired = st;
   return rc;
 }
@@ -127,7 +140,7 @@ static void weft__wake_all(weft__spin *lock, struct weft__wq *q, int result) {
     struct weft__wnode *x;
     while (!weft__wakeset_full(&ws) && (x = weft__wq_take_before(q, limit))) {
       x->result = result;
-      weft__wakeset_add(&ws, x->w->f);
+      weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
     int more = weft__wakeset_full(&ws);
     weft__spin_unlock(lock);
@@ -312,7 +325,7 @@ static int weft__mutex_unlock_slow(weft_mutex *m) {
    * section through the claim CAS (release) and its future (resolve is a
    * release, its await an acquire). relaxed: under the spinlock. */
   atomic_store_explicit(&m->state, weft__wq_empty(&m->q) ? 1u : 2u, memory_order_relaxed);
-  weft_future *f = n->w->f;
+  weft_future *f = weft__wait_token(n->w);
   weft__spin_unlock(&m->lock);
   weft__wait_wake(f);
   return 0;
@@ -389,7 +402,7 @@ int weft_cond_signal(weft_cond *c) {
   if (!c) return EINVAL;
   weft__spin_lock(&c->lock);
   struct weft__wnode *n = weft__wq_take(&c->q);
-  weft_future *f = n ? n->w->f : NULL;
+  weft_future *f = n ? weft__wait_token(n->w) : NULL;
   weft__spin_unlock(&c->lock);
   weft__wait_wake(f);
   return 0;
@@ -469,7 +482,7 @@ int weft_sem_release(weft_sem *s) {
   struct weft__wnode *n = weft__wq_take(&s->q);
   weft_future *f = NULL;
   if (n) {
-    f = n->w->f; /* the unit goes straight to the waiter */
+    f = weft__wait_token(n->w); /* the unit goes straight to the waiter */
   } else if (atomic_load_explicit(&s->count, memory_order_relaxed) == UINT_MAX) {
     weft__spin_unlock(&s->lock);
     return EOVERFLOW;
@@ -617,7 +630,7 @@ int weft_event_set(weft_event *e) {
     struct weft__wnode *n = weft__wq_take(&e->q);
     weft_future *f = NULL;
     if (n)
-      f = n->w->f; /* handed to the longest waiter: the event stays unset */
+      f = weft__wait_token(n->w); /* handed to the longest waiter: the event stays unset */
     else
       /* release: the setter's writes happen-before the wait that consumes it. */
       atomic_store_explicit(&e->set, 1, memory_order_release);

@@ -9,16 +9,21 @@
  * wait and its nodes live on the blocked caller's stack.
  *
  * The protocol.
- * - Waiter: makes the future (two references: its own and the "firer's"),
- *   links its node(s) under the primitive's lock, unlocks, and awaits the
- *   future (weft_await: a task suspends, a plain thread blocks).
+ * - Waiter: a task begins a direct wait (worker.c, "direct waits": its
+ *   wait word goes to PREPARING, no future); anything else (a plain
+ *   thread, a coroutine's body) makes a future with two references, its
+ *   own and the "firer's". Then it links its node(s) under the
+ *   primitive's lock, unlocks, and blocks: the task switches out, the
+ *   others await the future.
  * - Firer (whoever completes the operation for the waiter: a sender for a
  *   blocked receiver, an unlocker for a blocked locker, a closer...): under
  *   the primitive's lock it unlinks the first node and CASes the wait's
  *   state PENDING -> that node's case index. Winning the CAS *is* the
  *   operation taking effect for the waiter: it then writes the node's
- *   result and value (still under the lock), takes the future pointer, and
- *   after unlocking resolves the future and drops the firer's reference.
+ *   result and value and takes a wake token (weft__wait_token), still
+ *   under the lock, and after unlocking wakes it (weft__wait_wake): makes
+ *   the task runnable, or resolves the future and drops the firer's
+ *   reference.
  *   Losing it means the wait is stale (another case fired, or the waiter
  *   gave up): the node is dropped and the firer takes the next one.
  * - A waiter whose await fails (ECANCELED: its task was cancelled;
@@ -42,6 +47,11 @@
  * instead of EAGAIN), and nothing is allocated for it. Waits that must not
  * give up (nocancel: re-taking the mutex after a condition wait) ignore any
  * deadline, as they ignore a cancel.
+ *
+ * A task's token is taken under the lock because taking it is the task's
+ * wake-up: after the lock is released the waiter may be gone, unless the
+ * token says the firer owns its scheduling (then it cannot run until the
+ * firer schedules it).
  *
  * Lifetime. The wait and nodes are on the waiter's stack; the waiter does
  * not return while any node is linked. A node's `queued` is 1 while it is
@@ -67,10 +77,34 @@
 
 enum { WEFT__WAIT_PENDING = -1, WEFT__WAIT_RETRACTED = -2 };
 
-struct weft__wait {
-  atomic_int state; /* PENDING, then the index of the case that fired, or RETRACTED */
-  weft_future *f;   /* two references: the waiter's and the firer's */
+struct weft__task;
+
+/* A task's wait without a future (worker.c): its wait word's generation. */
+struct weft__dwait {
+  struct weft__task *task; /* NULL: not a direct wait */
+  uint32_t gen;
 };
+
+struct weft__wait {
+  atomic_int state;      /* PENDING, then the index of the case that fired, or RETRACTED */
+  weft_future *f;        /* not a task: two references, the waiter's and the firer's */
+  struct weft__dwait dw; /* a task: dw.task is set, f is NULL */
+};
+
+/* worker.c. Begins the calling task's direct wait: 0; EPERM if the caller
+ * is no task (or a coroutine's body, or a settle's callback); ECANCELED. */
+int weft__dwait_begin(struct weft__dwait *d);
+/* Ends a direct wait that was never linked. */
+void weft__dwait_abandon(struct weft__dwait *d);
+/* Switches out until a firer claims d (0), the task is cancelled
+ * (ECANCELED), the deadline comes (ETIMEDOUT), or ENOMEM. */
+int weft__dwait_block(struct weft__dwait *d, uint64_t deadline);
+/* Under the lock of a primitive that linked d, after writing its node:
+ * wakes d's task; returns its token if the caller must make it runnable
+ * (weft__dwait_wake, after unlocking), else NULL. */
+weft_future *weft__dwait_claim(const struct weft__dwait *d);
+/* 1 if tok is a direct wait's token (it is now runnable), 0 if not. */
+int weft__dwait_wake(weft_future *tok);
 
 struct weft__wq;
 
@@ -136,8 +170,8 @@ static inline void weft__wq_unlink(struct weft__wq *q, struct weft__wnode *n) {
 /* Under the lock: unlinks the first node whose wait it can claim (CAS
  * PENDING -> its index) and returns it, dropping stale nodes on the way;
  * NULL if none. Only nodes pushed before `limit` (a value of q->seq) are
- * considered. The returned node may be used (result, value, w->f) only
- * until the lock is released. */
+ * considered. The returned node may be used (result, value, its wait's
+ * token) only until the lock is released. */
 static inline struct weft__wnode *weft__wq_take_before(struct weft__wq *q, unsigned long limit) {
   struct weft__wnode *n;
   while ((n = q->head) && (long)(n->seq - limit) < 0) {
@@ -175,8 +209,21 @@ static inline int weft__deadline_passed(uint64_t deadline) {
   return deadline != WEFT_NO_DEADLINE && weft_now() >= deadline;
 }
 
-/* Makes w's future (two references). 0 or ENOMEM. */
+/* Readies w: a direct wait in a task, else a future (two references).
+ * 0 or ENOMEM. From here until weft__wait_block or weft__wait_drop a task
+ * must not wait for anything else. */
 int weft__wait_init(struct weft__wait *w);
+
+/* The same, under the primitive's lock, for a wait that cannot have to
+ * allocate: 1 if w is now a direct wait (the caller is a task, not
+ * cancelled, and `deadline` has not passed), else 0 and nothing is done —
+ * unlock, then weft__wait_init (or time out) and try again. */
+static inline int weft__wait_init_locked(struct weft__wait *w, uint64_t deadline) {
+  if (weft__deadline_passed(deadline) || weft__dwait_begin(&w->dw) != 0) return 0;
+  atomic_init(&w->state, WEFT__WAIT_PENDING);
+  w->f = NULL;
+  return 1;
+}
 
 /* Gives up a wait that was initialised but never linked. */
 void weft__wait_drop(struct weft__wait *w);
@@ -208,12 +255,19 @@ static inline void weft__wnode_init(struct weft__wnode *n, struct weft__wait *w,
 int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, int nocancel,
                      uint64_t deadline, int *fired);
 
-/* After unlocking: completes a wait claimed by weft__wq_take (its future,
- * read under the lock). */
-void weft__wait_wake(weft_future *f);
+/* Under the lock, once a node of w is claimed (weft__wq_take) and its
+ * result and value are written: what weft__wait_wake must wake after
+ * unlocking (NULL: nothing). */
+static inline weft_future *weft__wait_token(struct weft__wait *w) {
+  return w->dw.task ? weft__dwait_claim(&w->dw) : w->f;
+}
 
-/* Wakes claimed waits in batches: the futures of up to WEFT__WAKE_BATCH
- * claimed nodes, collected under the lock, resolved after it. */
+/* After unlocking: completes a wait claimed by weft__wq_take, given its
+ * token (weft__wait_token, taken under the lock). */
+void weft__wait_wake(weft_future *tok);
+
+/* Wakes claimed waits in batches: the tokens of up to WEFT__WAKE_BATCH
+ * claimed nodes, collected under the lock, woken after it. */
 #define WEFT__WAKE_BATCH 32
 struct weft__wakeset {
   unsigned n;

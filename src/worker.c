@@ -50,6 +50,7 @@
 #include "stack.h"
 #include "thread.h"
 #include "weft/time.h"
+#include "waitq.h"
 #include "worker.h"
 
 /* Spinning: rounds of looking for work, with pauses between: about 20-50
@@ -200,24 +201,29 @@ void weft__task_schedule(struct weft__task *t) {
   }
 }
 
-void weft__task_wake(struct weft__task *t, uint32_t gen) {
+/* Moves t's wait word from PREPARING or WAITING of generation gen to
+ * WOKEN. 1: it was WAITING, and t is the caller's to schedule; 0: the
+ * await's post-switch action schedules it (from PREPARING), or somebody
+ * else woke it, or that wait is over. */
+static int weft__wake_claim(struct weft__task *t, uint32_t gen) {
   /* acquire: the first guess for the CAS below; the CAS itself orders. */
   unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
   for (;;) {
-    if (WEFT__W_GEN(w) != gen) return; /* a stale waiter: that await is over */
+    if (WEFT__W_GEN(w) != gen) return 0; /* a stale waiter: that await is over */
     unsigned st = WEFT__W_STATE(w);
-    if (st != WEFT__W_WAITING && st != WEFT__W_PREPARING) return; /* already woken */
+    if (st != WEFT__W_WAITING && st != WEFT__W_PREPARING) return 0; /* already woken */
     /* acq_rel: acquire pairs with the task's publication of WAITING (its
-     * context is saved by then); release makes the settled value visible
-     * to the task when it reads the word after resuming. */
+     * context is saved by then); release makes the settled value (or a
+     * direct wait's record) visible to the task when it reads the word
+     * after resuming. */
     if (atomic_compare_exchange_weak_explicit(&t->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WOKEN),
-                                              memory_order_acq_rel, memory_order_acquire)) {
-      /* From PREPARING, the await's post-switch action sees WOKEN and
-       * schedules the task itself; from WAITING, we do. */
-      if (st == WEFT__W_WAITING) weft__task_schedule(t);
-      return;
-    }
+                                              memory_order_acq_rel, memory_order_acquire))
+      return st == WEFT__W_WAITING;
   }
+}
+
+void weft__task_wake(struct weft__task *t, uint32_t gen) {
+  if (weft__wake_claim(t, gen)) weft__task_schedule(t);
 }
 
 /* ---- running ------------------------------------------------------------------- */
@@ -931,6 +937,9 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
 static int weft__task_wait_slow(struct weft__thread *th, struct weft__task *self,
                                 weft_future *f, struct weft__task *ft, uint64_t deadline,
                                 void **value);
+static int weft__wait_prepare(struct weft__task *self, uint32_t *gen);
+static unsigned weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
+                                  uint64_t awaits);
 
 int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
                           void **value) {
@@ -974,11 +983,8 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
   }
   struct weft__task_waiter *node = NULL;
   if (f && !(node = weft__node_get())) return ENOMEM;
-  uint32_t gen = ++self->wait_gen;
-  /* seq_cst: the Dekker pair with weft__task_cancel (see above). */
-  atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_PREPARING), memory_order_seq_cst);
-  if (weft__cancelled(self)) {
-    atomic_store_explicit(&self->wait, WEFT__W_MAKE(gen, WEFT__W_RUNNING), memory_order_relaxed);
+  uint32_t gen;
+  if (weft__wait_prepare(self, &gen) != 0) {
     if (node) weft__node_put(node);
     return ECANCELED;
   }
@@ -991,19 +997,121 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
   /* Registered (so that weft_runtime_destroy can cancel it): a wait on
    * anything but a task of this runtime, including a sleep. */
   struct weft__await_op op = {self, f, node, tm, gen, !(ft && ft->rt == self->rt)};
-  weft__switch_out(th->worker, self, weft__local_next(th->worker), 0, WEFT__TK_END_AWAIT,
-                   ft ? ft->trace_id : 0,
-                   weft__await_after, &op);
+  unsigned word = weft__wait_switch(th->worker, &op, ft ? ft->trace_id : 0);
   /* th and its worker are stale from here: we may be on another thread. */
-  /* Resumed: by the settle, a cancel, or the timer. */
-  if (op.reg) weft__unregister(self);
-  if (tm) weft__timers_remove(tm);
-  /* acquire: pairs with the release of whoever woke us. */
-  unsigned word = atomic_load_explicit(&self->wait, memory_order_acquire);
   if (WEFT__W_STATE(word) == WEFT__W_CANCELLED) return ECANCELED;
   if (!f) return 0; /* slept until the deadline */
   if (WEFT__W_STATE(word) == WEFT__W_TIMEDOUT && !weft__future_done(f)) return ETIMEDOUT;
   return weft_future_result(f, value);
+}
+
+/* Starts a new generation of self's wait word: PREPARING in *gen, or
+ * ECANCELED (the word back at RUNNING) if self is cancelled. */
+static int weft__wait_prepare(struct weft__task *self, uint32_t *gen) {
+  uint32_t g = ++self->wait_gen;
+  /* seq_cst: the Dekker pair with weft__task_cancel (see above). */
+  atomic_store_explicit(&self->wait, WEFT__W_MAKE(g, WEFT__W_PREPARING), memory_order_seq_cst);
+  if (weft__cancelled(self)) {
+    atomic_store_explicit(&self->wait, WEFT__W_MAKE(g, WEFT__W_RUNNING), memory_order_relaxed);
+    return ECANCELED;
+  }
+  *gen = g;
+  return 0;
+}
+
+/* Switches op->self (PREPARING in op->gen) out for the wait op describes;
+ * returns its wait word once resumed — by a waker, a cancel or the timer —
+ * with the registration and the timer gone. */
+static unsigned weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
+                                  uint64_t awaits) {
+  struct weft__task *self = op->self;
+  weft__switch_out(w, self, weft__local_next(w), 0, WEFT__TK_END_AWAIT, awaits,
+                   weft__await_after, op);
+  if (op->reg) weft__unregister(self);
+  if (op->timer) weft__timers_remove(op->timer);
+  /* acquire: pairs with the release of whoever woke us. */
+  return atomic_load_explicit(&self->wait, memory_order_acquire);
+}
+
+/* ---- direct waits (waitq.h) -------------------------------------------------------
+ *
+ * A coordination primitive's waiter that is a task needs no future: its
+ * wait record (on its stack, linked in the primitive's queue) names the
+ * task and the generation of its wait word, and the firer that claims the
+ * record moves the word to WOKEN itself — the same word and transitions as
+ * an await's. The firer does that under the primitive's lock, after its
+ * writes to the record: a waiter that gives up (cancel, deadline) and
+ * finds the record claimed takes that lock before it returns, so no firer
+ * touches the task after it is gone. A claim from PREPARING leaves the
+ * scheduling to the wait's post-switch action, as for an await. What it
+ * saves per wait: a future's malloc and free, its waiter node and the
+ * reference counts on both. */
+
+int weft__dwait_begin(struct weft__dwait *d) {
+  struct weft__thread *th = weft__thread();
+  struct weft__worker *w = th->worker;
+  struct weft__task *self = w ? w->current : NULL;
+  d->task = NULL;
+  if (!self || th->coro || th->dispatching) return EPERM;
+  if (weft__wait_prepare(self, &d->gen) != 0) return ECANCELED;
+  d->task = self;
+  return 0;
+}
+
+void weft__dwait_abandon(struct weft__dwait *d) {
+  /* Never linked, so no firer has it: only a canceller may have moved the
+   * word (to PREP_CANCELLED), and its flag stays set for the next wait.
+   * relaxed: owner-only from here, as in weft__wait_prepare. */
+  atomic_store_explicit(&d->task->wait, WEFT__W_MAKE(d->gen, WEFT__W_RUNNING),
+                        memory_order_relaxed);
+  d->task = NULL;
+}
+
+int weft__dwait_block(struct weft__dwait *d, uint64_t deadline) {
+  struct weft__task *self = d->task;
+  struct weft__worker *w = weft__worker_current();
+  struct weft__timer timer, *tm = NULL;
+  if (deadline != WEFT_NO_DEADLINE) {
+    if (weft__timers_reserve(&w->timers) != 0) {
+      unsigned word = WEFT__W_MAKE(d->gen, WEFT__W_PREPARING);
+      /* acq_rel: against a firer's claim (then we were woken: done) or a
+       * canceller's move to PREP_CANCELLED. */
+      if (atomic_compare_exchange_strong_explicit(&self->wait, &word,
+                                                  WEFT__W_MAKE(d->gen, WEFT__W_RUNNING),
+                                                  memory_order_acq_rel, memory_order_acquire))
+        return ENOMEM;
+      if (WEFT__W_STATE(word) == WEFT__W_WOKEN) return 0;
+      atomic_store_explicit(&self->wait, WEFT__W_MAKE(d->gen, WEFT__W_RUNNING),
+                            memory_order_relaxed); /* from PREP_CANCELLED: owner-only now */
+      return ECANCELED;
+    }
+    tm = &timer;
+    tm->when = deadline;
+    tm->idx = -1;
+    tm->home = NULL;
+  }
+  /* Registered: nothing tells whether the firer will ever come. */
+  struct weft__await_op op = {self, NULL, NULL, tm, d->gen, 1};
+  unsigned word = weft__wait_switch(w, &op, 0);
+  switch (WEFT__W_STATE(word)) {
+  case WEFT__W_WOKEN:
+    return 0;
+  case WEFT__W_TIMEDOUT:
+    return ETIMEDOUT;
+  default:
+    return ECANCELED;
+  }
+}
+
+weft_future *weft__dwait_claim(const struct weft__dwait *d) {
+  return weft__wake_claim(d->task, d->gen) ? &d->task->fut : NULL;
+}
+
+int weft__dwait_wake(weft_future *tok) {
+  struct weft__task *t = weft__as_task(tok);
+  if (!t) return 0;
+  weft__task_schedule(t);
+  return 1;
 }
 
 static void weft__yield_after(void *arg) {
