@@ -119,9 +119,13 @@ struct weft__task {
    * references (worker.c, weft__rref_park), or NULL. Set and cleared by that
    * worker only; others only compare it with their own worker. */
   _Atomic(struct weft__worker *) rref;
-  /* Registration in a worker's list of tasks waiting on something that
-   * may never happen — a future that is not a task of the same runtime, a
-   * sleep (see weft_runtime_destroy). Under reg_home->reg_lock. */
+  /* Registration in a worker's list of tasks that have waited on something
+   * that may never happen — a future that is not a task of the same
+   * runtime, a channel or lock, a sleep (see weft_runtime_destroy) — kept
+   * from the first such wait until the task finishes (worker.c,
+   * weft__register). Links under reg_home->reg_lock; reg_home is written
+   * (under it) and read only by the task's own code and post-switch
+   * actions. */
   struct weft__task *reg_prev, *reg_next;
   struct weft__worker *reg_home; /* the worker whose list holds it, or NULL */
 };

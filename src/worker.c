@@ -433,10 +433,13 @@ static void weft__task_release(void *arg) {
   weft__future_unref(&t->fut);
 }
 
+static void weft__unregister(struct weft__task *t);
+
 static void weft__task_entry(void *arg) {
   struct weft__task *t = arg;
   void *ret = t->fn(t->arg);
   weft__stack_check(t->stack);
+  if (t->reg_home) weft__unregister(t);
   /* Settling may wake waiters into this worker's LIFO slot: they run next. */
   weft__future_settle_owned(&t->fut, ret, 0); /* only this coroutine settles a started task */
   struct weft__worker *w = weft__worker_current();
@@ -491,8 +494,13 @@ static void weft__task_waiter_fire(struct weft__waiter *w, weft_future *f, int s
 
 /* The registry of waits that may never end is per worker, under a
  * spinlock (a pthread mutex here cost a channel round trip ~20 %): the
- * owner links a task in the await's post-switch action, the task unlinks
- * itself from that same list when it resumes, wherever it resumes. */
+ * owner links a task in the post-switch action of its first such wait,
+ * and the task stays in that list, wherever it runs, until it finishes —
+ * it unlinks itself then, before its settle lets its memory go. So a task
+ * that waits on channels or locks over and over pays for the list once,
+ * not twice a wait. The destroyer cancels every task in the lists; one of
+ * them that is running meanwhile just sees the cancel at its next wait,
+ * as it would see cancel_all anyway. */
 static void weft__register(struct weft__task *t) {
   struct weft__worker *w = weft__worker_current();
   weft__spin_lock(&w->reg_lock);
@@ -543,7 +551,7 @@ static void weft__await_after(void *arg) {
   uint32_t gen = op->gen;
   unsigned prep = WEFT__W_MAKE(gen, WEFT__W_PREPARING);
   if (op->reg) {
-    weft__register(self);
+    if (!self->reg_home) weft__register(self); /* else still in a list since an earlier wait */
     /* The destroyer sets cancel_all before scanning the registry under its
      * lock; if its scan missed us, we see the flag here. */
     if (atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst)) {
@@ -860,6 +868,8 @@ static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
    * moved we are still on it (and need not look up our thread). */
   int clean = atomic_load_explicit(&w0->stats.switches, memory_order_relaxed) == sw0;
   w = clean ? w0 : weft__worker_current();
+  /* Registered only by a wait, which switched: never when clean. */
+  if (!clean && c->reg_home) weft__unregister(c);
   WEFT__TRACE(w, WEFT__TK_INLINE_DONE, 0);
   weft__future_settle_light(&c->fut, ret, 0); /* its start word says INLINED*: see there */
   w->live_delta--;
@@ -1021,13 +1031,12 @@ static int weft__wait_prepare(struct weft__task *self, uint32_t *gen) {
 
 /* Switches op->self (PREPARING in op->gen) out for the wait op describes;
  * returns its wait word once resumed — by a waker, a cancel or the timer —
- * with the registration and the timer gone. */
+ * with the timer gone (a registration stays: see weft__register). */
 static unsigned weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
                                   uint64_t awaits) {
   struct weft__task *self = op->self;
   weft__switch_out(w, self, weft__local_next(w), 0, WEFT__TK_END_AWAIT, awaits,
                    weft__await_after, op);
-  if (op->reg) weft__unregister(self);
   if (op->timer) weft__timers_remove(op->timer);
   /* acquire: pairs with the release of whoever woke us. */
   return atomic_load_explicit(&self->wait, memory_order_acquire);
