@@ -21,7 +21,7 @@ static void weft__trampoline(weft__transfer t) {
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
   weft__arrive(t);
-  self->entry(self->entry_arg);
+  self->entry(self);
   /* entry() never returns (it ends with weft__ctx_exit). Returning here
    * would reach make_fcontext's _exit(0) stub: fail loudly instead. */
   abort();
@@ -31,7 +31,7 @@ void weft__ctx_init_thread(struct weft__ctx *c) {
   c->fctx = NULL;
   c->stack = NULL;
   c->entry = NULL;
-  c->entry_arg = NULL;
+#if WEFT__ASAN
   c->stack_lo = NULL;
   c->stack_size = 0;
   pthread_attr_t attr;
@@ -44,7 +44,6 @@ void weft__ctx_init_thread(struct weft__ctx *c) {
     }
     pthread_attr_destroy(&attr);
   }
-#if WEFT__ASAN
   c->asan_fake_stack = NULL;
 #endif
 #if WEFT__TSAN
@@ -78,14 +77,13 @@ struct weft__ctx *weft__ctx_init_here(struct weft__ctx *c, struct weft__thread *
 }
 
 void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
-                    void (*entry)(void *), void *arg) {
+                    void (*entry)(struct weft__ctx *)) {
   c->stack = NULL;
-  c->stack_lo = lo;
-  c->stack_size = size;
   c->entry = entry;
-  c->entry_arg = arg;
   c->fctx = make_fcontext((char *)lo + size, size, weft__trampoline);
 #if WEFT__ASAN
+  c->stack_lo = lo;
+  c->stack_size = size;
   c->asan_fake_stack = NULL;
 #endif
 #if WEFT__TSAN
@@ -97,11 +95,10 @@ void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
 void weft__ctx_borrow(struct weft__ctx *c, const struct weft__ctx *host) {
   c->fctx = NULL;
   c->stack = host->stack;
+  c->entry = NULL;
+#if WEFT__ASAN
   c->stack_lo = host->stack_lo;
   c->stack_size = host->stack_size;
-  c->entry = NULL;
-  c->entry_arg = NULL;
-#if WEFT__ASAN
   c->asan_fake_stack = NULL;
 #endif
 #if WEFT__TSAN
@@ -121,8 +118,8 @@ void weft__ctx_destroy(struct weft__ctx *c) {
 
 void weft__ctx_exit(struct weft__ctx *from, struct weft__ctx *to,
                     weft__after_fn after, void *after_arg) {
-  /* The record lives in `from`, not on this stack (see exit_record). */
-  struct weft__switch *sw = (struct weft__switch *)(void *)from->exit_record;
+  /* The record is the thread's, not on this stack (see exit_record). */
+  struct weft__switch *sw = (struct weft__switch *)(void *)weft__thread()->exit_record;
   *sw = (struct weft__switch){from, to, after, after_arg};
 #if WEFT__ASAN
   /* NULL: this stack is left for good; ASan frees its fake frames. */

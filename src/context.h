@@ -37,17 +37,18 @@
 
 typedef void (*weft__after_fn)(void *arg);
 
+/* Small: every task has one, and a burst of a million spawns is a million
+ * of them (the exit's switch record is per thread, the bounds only for
+ * AddressSanitizer). */
 struct weft__ctx {
   void *fctx;       /* the saved fcontext while suspended */
+  struct weft__stack *stack; /* the stack descriptor; NULL for a thread's own stack */
+  /* Coroutine contexts: the first code to run, given this context (its
+   * owner finds itself from it); never returns. */
+  void (*entry)(struct weft__ctx *self);
+#if WEFT__ASAN
   void *stack_lo;   /* lowest address of the stack this context runs on */
   size_t stack_size;
-  struct weft__stack *stack; /* the stack descriptor; NULL for a thread's own stack */
-  void (*entry)(void *arg); /* coroutine contexts: first code to run; never returns */
-  void *entry_arg;
-  /* weft__ctx_exit's switch record: not on the exiting stack, whose frames
-   * a sanitizer may release before the destination has read it. */
-  void *exit_record[4];
-#if WEFT__ASAN
   void *asan_fake_stack;
 #endif
 #if WEFT__TSAN
@@ -60,10 +61,10 @@ struct weft__ctx {
  * switch back to it. Call on the thread itself. */
 void weft__ctx_init_thread(struct weft__ctx *c);
 
-/* Prepares `c` to run entry(arg) on the stack [lo, lo + size) when first
+/* Prepares `c` to run entry(c) on the stack [lo, lo + size) when first
  * switched to. */
 void weft__ctx_make(struct weft__ctx *c, void *lo, size_t size,
-                    void (*entry)(void *), void *arg);
+                    void (*entry)(struct weft__ctx *));
 
 /* The context running on this thread now (set on every switch), or NULL
  * if this thread never switched. */
@@ -131,7 +132,7 @@ struct weft__switch {
   weft__after_fn after;
   void *after_arg;
 };
-_Static_assert(sizeof(struct weft__switch) <= sizeof(((struct weft__ctx *)0)->exit_record),
+_Static_assert(sizeof(struct weft__switch) <= sizeof(((struct weft__thread *)0)->exit_record),
                "exit_record holds a switch record");
 
 /* On the destination side of every jump: record where the source stopped,

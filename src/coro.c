@@ -12,6 +12,7 @@
 #include "weft/coro.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,8 +42,8 @@ static void weft__coro_release_stack(void *arg) {
   co->stack = NULL;
 }
 
-static void weft__coro_entry(void *arg) {
-  weft_coro *co = arg;
+static void weft__coro_entry(struct weft__ctx *self) {
+  weft_coro *co = (weft_coro *)(void *)((char *)self - offsetof(weft_coro, ctx));
   void *ret = co->fn(co->arg);
   co->transfer = ret;
   co->state = WEFT_CORO_DONE;
@@ -74,7 +75,7 @@ int weft_coro_create(weft_coro **out, weft_fn fn, void *arg, const weft_coro_con
   }
   co->stack->owner = co;
   co->stack->owner_name = co->name;
-  weft__ctx_make(&co->ctx, co->stack->lo, co->stack->size, weft__coro_entry, co);
+  weft__ctx_make(&co->ctx, co->stack->lo, co->stack->size, weft__coro_entry);
   co->ctx.stack = co->stack;
   *out = co;
   return 0;

@@ -37,6 +37,10 @@ struct weft__thread {
   /* The last time weft_now() read on this thread: a deadline at or before
    * it has passed, without reading the clock again (timer.c). */
   uint64_t last_now;
+  /* weft__ctx_exit's switch record (context.h): not on the exiting stack,
+   * whose frames a sanitizer may release before the destination, on this
+   * same thread, has read it. */
+  void *exit_record[4];
 };
 
 struct weft__thread *weft__thread(void);

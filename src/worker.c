@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +229,7 @@ void weft__task_wake(struct weft__task *t, uint32_t gen) {
 
 /* ---- running ------------------------------------------------------------------- */
 
-static void weft__task_entry(void *arg);
+static void weft__task_entry(struct weft__ctx *self);
 
 /* Owner: the task goes away without running (cancelled before it started,
  * or no stack for it). Its future is settled already. */
@@ -358,7 +359,7 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
   }
   t->stack->owner = t;
   t->stack->owner_name = NULL;
-  weft__ctx_make(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry, t);
+  weft__ctx_make(&t->ctx, t->stack->lo, t->stack->size, weft__task_entry);
   t->ctx.stack = t->stack;
   return 1;
 }
@@ -435,8 +436,8 @@ static void weft__task_release(void *arg) {
 
 static void weft__unregister(struct weft__task *t);
 
-static void weft__task_entry(void *arg) {
-  struct weft__task *t = arg;
+static void weft__task_entry(struct weft__ctx *self) {
+  struct weft__task *t = (struct weft__task *)(void *)((char *)self - offsetof(struct weft__task, ctx));
   void *ret = t->fn(t->arg);
   weft__stack_check(t->stack);
   if (t->reg_home) weft__unregister(t);
