@@ -62,7 +62,7 @@ static void weft__block_put(struct weft__slab_block *b, long n) {
 
 /* Fresh blocks. The first WEFT__SLAB_SMALL of the process come from malloc,
  * so a program with a few thousand tasks stays small. Past that it is a
- * burst — a million spawns is 240 MB of task memory — and blocks are
+ * burst — a million spawns is 184 MB of task memory — and blocks are
  * carved from 2 MiB chunks backed by huge pages (hugemap.h): one fault per
  * 2 MiB instead of one per 4 KiB, and a TLB entry per 2 MiB. On the VM the
  * figures were measured on, that took the 10^6-task spawn peer program on
