@@ -29,7 +29,11 @@ WEFT__EXTERN_C_BEGIN
  *
  * Blocking. Inside a coroutine of a runtime, a blocking call suspends the
  * coroutine (its worker runs other tasks); on any other thread it blocks
- * the thread. Waiters are served first come, first served. A blocked task
+ * the thread. A task waits without allocating (its wait record lives on
+ * its own stack; a timed wait may grow its worker's timer heap, a select
+ * of more than 8 cases takes scratch memory); a thread allocates a future
+ * per wait. Waiters are served first come, first
+ * served. A blocked task
  * that is cancelled (weft_cancel()) returns ECANCELED and leaves no trace:
  * a send's value is not delivered, a receive takes nothing. If the
  * operation completes at the moment the cancel arrives, it reports success

@@ -18,7 +18,10 @@ WEFT__EXTERN_C_BEGIN
  * Every function here is callable from any thread: inside a coroutine of a
  * runtime, a call that must wait suspends the coroutine, and its worker
  * runs other tasks meanwhile; on any other thread (main, a pthread), it
- * blocks the thread. The two kinds of callers may share one object.
+ * blocks the thread. The two kinds of callers may share one object. A
+ * task waits without allocating (its wait record lives on its own stack;
+ * a timed wait may grow its worker's timer heap), so ENOMEM from a wait is
+ * a thread's, or a timed wait's.
  *
  * Waiters are served in FIFO order: a released mutex, a semaphore unit or a
  * condition signal goes to the longest waiter, so none starves.
