@@ -4,9 +4,11 @@
  * Shutdown. weft_runtime_destroy refuses new spawns, marks every task as
  * cancelled (rt->cancel_all: tasks not started never start; running ones
  * see ECANCELED at their next await or yield), wakes the tasks suspended on
- * futures that might never settle, or sleeping (registered with the worker
- * they suspended on; a task waiting for another task of this runtime is
- * woken when that one ends), and waits for quiescence: every worker parked, twice in a row
+ * futures that might never settle, in channels and locks, or sleeping
+ * (registered, from their first such wait until they end, with the worker
+ * they first suspended on: such a task, even if it now waits for another
+ * task of this runtime, is woken with ECANCELED; one that never waited so
+ * is woken when the task it awaits ends), and waits for quiescence: every worker parked, twice in a row
  * with the same park generation, and the live-task count zero. Each worker
  * adds its own spawned-minus-finished count to rt->live before it parks,
  * so while all are parked the count is exact; two identical scans prove

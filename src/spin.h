@@ -5,7 +5,7 @@
  * Why not a pthread mutex: a contended pthread mutex puts the calling
  * thread to sleep, and the caller here is usually a runtime worker, which
  * must never sleep on behalf of one of its coroutines (DESIGN.md, layer 7).
- * A waiter of a coordination primitive suspends its coroutine on a future;
+ * A waiter of a coordination primitive suspends its coroutine (waitq.h);
  * this lock only guards the O(1) queue updates around that, and is never
  * held across an await, a switch or a call into user code.
  *

@@ -4,9 +4,9 @@
  *
  * Each object is a small atomic word for its fast path, plus a spinlock
  * (spin.h) guarding a FIFO wait queue. Waiting is always: link a node under
- * the spinlock, unlock, await a future (waitq.h has the protocol); waking
- * is: claim the first live node under the spinlock, unlock, resolve its
- * future. Objects that hand something over (a mutex, a semaphore unit, an
+ * the spinlock, unlock, block — a task switches out, a thread awaits a
+ * future (waitq.h has the protocol); waking is: claim the first live node
+ * and take its wake token under the spinlock, unlock, wake it. Objects that hand something over (a mutex, a semaphore unit, an
  * auto-reset event) hand it to the claimed waiter directly, so nobody can
  * overtake a waiter: FIFO, no starvation.
  */
@@ -26,9 +26,8 @@
 int weft__wait_init(struct weft__wait *w) {
   atomic_init(&w->state, WEFT__WAIT_PENDING);
   w->f = NULL;
-  /* A cancelled task takes the future's way too: its await returns
-   * ECANCELED at once, and a wait that must not give up polls. */
-  if (weft__dwait_begin(&w->dw) == 0) return 0;
+  int rc = weft__dwait_begin(&w->dw);
+  if (rc != EPERM) return rc; /* 0, or ECANCELED: a cancelled task would not wait */
   if (weft_future_create(&w->f)) {
     w->f = NULL;
     return ENOMEM;
@@ -162,7 +161,8 @@ static int weft__wait_until_ready(weft__spin *lock, struct weft__wq *q, int (*re
                                   void *obj, uint64_t deadline) {
   if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   struct weft__wait w;
-  if (weft__wait_init(&w)) return ENOMEM;
+  int rc = weft__wait_init(&w);
+  if (rc) return rc;
   weft__spin_lock(lock);
   if (ready(obj)) {
     weft__spin_unlock(lock);
@@ -240,9 +240,12 @@ static int weft__mutex_lock_slow(weft_mutex *m, int nocancel, uint64_t deadline)
     weft__cpu_relax();
   }
   struct weft__wait w;
-  if (weft__wait_init(&w)) {
-    if (!nocancel) return ENOMEM;
-    atomic_init(&w.state, WEFT__WAIT_PENDING); /* polled: no future */
+  int rc = weft__wait_init(&w);
+  if (rc) {
+    if (!nocancel) return rc;
+    /* Polled (no future, no direct wait): out of memory, or a cancelled
+     * task that must take the mutex anyway. */
+    atomic_init(&w.state, WEFT__WAIT_PENDING);
   }
   weft__spin_lock(&m->lock);
   for (;;) {
@@ -380,7 +383,8 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline) {
    * released and re-taken at once, with no signal in between). */
   if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   struct weft__wait w;
-  if (weft__wait_init(&w)) return ENOMEM;
+  int rc = weft__wait_init(&w);
+  if (rc) return rc; /* m still held, as the contract wants */
   struct weft__wnode n;
   weft__wnode_init(&n, &w, 0, &c->lock);
   /* Linked before the mutex is released: a signaller that takes the mutex
@@ -390,7 +394,7 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline) {
   weft__spin_unlock(&c->lock);
   weft_mutex_unlock(m);
   int fired;
-  int rc = weft__wait_block(&w, &n, 1, 0, deadline, &fired);
+  rc = weft__wait_block(&w, &n, 1, 0, deadline, &fired);
   /* Whatever ended the wait (a signal, a cancel, the deadline), m is ours
    * again before we return; the re-lock itself has no deadline, as
    * pthread_cond_timedwait's. */

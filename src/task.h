@@ -57,7 +57,10 @@ struct weft_future {
 
 /* A task's wait word: (generation << 3) | state. The generation tells a
  * stale wake (for an earlier await, cancelled since) from the current one.
- * See worker.c ("Awaiting") for the transitions. */
+ * 64 bits, so that it never wraps: with 29 bits of generation a task's
+ * 2^29-th wait was taken by every waker for a stale one, and hung (a
+ * minute of channel ping-pong). See worker.c ("Awaiting") for the
+ * transitions. */
 enum {
   WEFT__W_RUNNING = 0,
   WEFT__W_PREPARING = 1,      /* switching out to wait: not yet findable */
@@ -69,9 +72,9 @@ enum {
   WEFT__W_PREP_TIMEDOUT = 7   /* the deadline came while PREPARING: as PREP_CANCELLED */
 };
 #define WEFT__W_SHIFT 3
-#define WEFT__W_STATE(w) ((w) & 7u)
+#define WEFT__W_STATE(w) ((unsigned)((w) & 7u))
 #define WEFT__W_GEN(w) ((w) >> WEFT__W_SHIFT)
-#define WEFT__W_MAKE(gen, st) (((gen) << WEFT__W_SHIFT) | (st))
+#define WEFT__W_MAKE(gen, st) (((uint64_t)(gen) << WEFT__W_SHIFT) | (uint64_t)(st))
 
 /* A task's start word: whoever moves it from NEW first decides whether the
  * coroutine ever runs, and how. INLINED: its awaiter runs it on its own
@@ -110,8 +113,8 @@ struct weft__task {
   struct weft__task *next;   /* intrusive link: injection queue, yield queue */
   atomic_uint start;         /* WEFT__T_* */
   atomic_uint cancel;        /* cancellation requested */
-  atomic_uint wait;          /* see WEFT__W_* */
-  uint32_t wait_gen;         /* owner-only: generation of the current wait */
+  _Atomic uint64_t wait;     /* see WEFT__W_* */
+  uint64_t wait_gen;         /* owner-only: generation of the current wait */
   long long qidx;            /* where its spawn entry went in its spawner's deque (a hint,
                               * for an awaiter claiming it there: worker.c) */
   uint64_t trace_id;         /* its id in the trace (0 when not traced) */
@@ -177,7 +180,7 @@ int weft__task_release_parked(struct weft__task *t);
 void weft__task_schedule(struct weft__task *t);
 /* The future a task waits for has settled: wake it if it still waits in
  * generation `gen`. */
-void weft__task_wake(struct weft__task *t, uint32_t gen);
+void weft__task_wake(struct weft__task *t, uint64_t gen);
 /* Frees a finished task's memory (the last reference is gone). */
 void weft__task_free(struct weft__task *t);
 /* Waits in the calling task (th->worker->current) for f, or until the

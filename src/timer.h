@@ -31,7 +31,7 @@ struct weft__timers;
 struct weft__timer {
   uint64_t when;              /* deadline, ns of weft_now() */
   struct weft__task *task;    /* the task to wake */
-  uint32_t gen;               /* of the task's wait (stale wakes do nothing) */
+  uint64_t gen;               /* of the task's wait (stale wakes do nothing) */
   long idx;                   /* its place in home's heap; -1 when not in one */
   struct weft__timers *home;  /* the heap it went into, or NULL */
 };

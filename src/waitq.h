@@ -1,12 +1,14 @@
 /* waitq — how a coroutine (or a plain thread) blocks in a coordination
  * primitive: channels (chan.c), mutex, condition variable, semaphore, wait
- * group and event (sync.c). Built on the public future API only.
+ * group and event (sync.c). Built on the public future API, and on the
+ * scheduler's direct waits (worker.c) for tasks.
  *
- * One blocked operation is a `struct weft__wait`: a pending future and a
- * state word. It has one or more cases (`struct weft__wnode`), each linked
- * in one primitive's FIFO queue under that primitive's spinlock; a channel
- * select has one case per channel operation, everything else has one. The
- * wait and its nodes live on the blocked caller's stack.
+ * One blocked operation is a `struct weft__wait`: a state word, and the
+ * task's direct wait or a pending future. It has one or more cases
+ * (`struct weft__wnode`), each linked in one primitive's FIFO queue under
+ * that primitive's spinlock; a channel select has one case per channel
+ * operation, everything else has one. The wait and its nodes live on the
+ * blocked caller's stack.
  *
  * The protocol.
  * - Waiter: a task begins a direct wait (worker.c, "direct waits": its
@@ -14,7 +16,8 @@
  *   thread, a coroutine's body) makes a future with two references, its
  *   own and the "firer's". Then it links its node(s) under the
  *   primitive's lock, unlocks, and blocks: the task switches out, the
- *   others await the future.
+ *   others await the future. A task already cancelled does not wait: the
+ *   operation reports ECANCELED (as if cancelled while waiting).
  * - Firer (whoever completes the operation for the waiter: a sender for a
  *   blocked receiver, an unlocker for a blocked locker, a closer...): under
  *   the primitive's lock it unlinks the first node and CASes the wait's
@@ -82,7 +85,7 @@ struct weft__task;
 /* A task's wait without a future (worker.c): its wait word's generation. */
 struct weft__dwait {
   struct weft__task *task; /* NULL: not a direct wait */
-  uint32_t gen;
+  uint64_t gen;
 };
 
 struct weft__wait {
@@ -184,8 +187,10 @@ static inline struct weft__wnode *weft__wq_take_before(struct weft__wq *q, unsig
     int won = atomic_compare_exchange_strong_explicit(&n->w->state, &expect, n->index,
                                                       memory_order_acq_rel, memory_order_acquire);
     if (won) {
-      /* relaxed: the waiter learns it was fired from the future (or from
-       * the lock it takes when its retraction fails), both after unlock. */
+      /* relaxed: the waiter learns it was fired from its wake-up (a
+       * direct wait's claim, later under this lock; a future's resolve,
+       * after the unlock) or from the lock it takes when its retraction
+       * fails: all after this store. */
       atomic_store_explicit(&n->queued, 0, memory_order_relaxed);
       return n;
     }
@@ -210,7 +215,7 @@ static inline int weft__deadline_passed(uint64_t deadline) {
 }
 
 /* Readies w: a direct wait in a task, else a future (two references).
- * 0 or ENOMEM. From here until weft__wait_block or weft__wait_drop a task
+ * 0, ECANCELED (a cancelled task: nothing readied) or ENOMEM. From here until weft__wait_block or weft__wait_drop a task
  * must not wait for anything else. */
 int weft__wait_init(struct weft__wait *w);
 

@@ -206,9 +206,9 @@ void weft__task_schedule(struct weft__task *t) {
  * WOKEN. 1: it was WAITING, and t is the caller's to schedule; 0: the
  * await's post-switch action schedules it (from PREPARING), or somebody
  * else woke it, or that wait is over. */
-static int weft__wake_claim(struct weft__task *t, uint32_t gen) {
+static int weft__wake_claim(struct weft__task *t, uint64_t gen) {
   /* acquire: the first guess for the CAS below; the CAS itself orders. */
-  unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
+  uint64_t w = atomic_load_explicit(&t->wait, memory_order_acquire);
   for (;;) {
     if (WEFT__W_GEN(w) != gen) return 0; /* a stale waiter: that await is over */
     unsigned st = WEFT__W_STATE(w);
@@ -223,7 +223,7 @@ static int weft__wake_claim(struct weft__task *t, uint32_t gen) {
   }
 }
 
-void weft__task_wake(struct weft__task *t, uint32_t gen) {
+void weft__task_wake(struct weft__task *t, uint64_t gen) {
   if (weft__wake_claim(t, gen)) weft__task_schedule(t);
 }
 
@@ -477,7 +477,7 @@ static int weft__cancelled(const struct weft__task *t) {
 struct weft__task_waiter {
   struct weft__waiter base;
   struct weft__task *task; /* one reference: the task may be gone before we fire */
-  uint32_t gen;
+  uint64_t gen;
 };
 
 static struct weft__task_waiter *weft__node_get(void);
@@ -539,7 +539,7 @@ struct weft__await_op {
   weft_future *f;                  /* NULL: a sleep */
   struct weft__task_waiter *node;  /* NULL for a sleep */
   struct weft__timer *timer;       /* NULL: no deadline */
-  uint32_t gen;
+  uint64_t gen;
   int reg;
 };
 
@@ -549,14 +549,14 @@ static void weft__await_after(void *arg) {
   struct weft__await_op *op = arg;
   struct weft__task *self = op->self;
   struct weft__task_waiter *node = op->node;
-  uint32_t gen = op->gen;
-  unsigned prep = WEFT__W_MAKE(gen, WEFT__W_PREPARING);
+  uint64_t gen = op->gen;
+  uint64_t prep = WEFT__W_MAKE(gen, WEFT__W_PREPARING);
   if (op->reg) {
     if (!self->reg_home) weft__register(self); /* else still in a list since an earlier wait */
     /* The destroyer sets cancel_all before scanning the registry under its
      * lock; if its scan missed us, we see the flag here. */
     if (atomic_load_explicit(&self->rt->cancel_all, memory_order_seq_cst)) {
-      unsigned w = prep;
+      uint64_t w = prep;
       /* acq_rel: against a waker's CAS on the same word (one of us moves
        * it out of PREPARING); failure means a waker got there first. */
       atomic_compare_exchange_strong_explicit(&self->wait, &w,
@@ -576,11 +576,11 @@ static void weft__await_after(void *arg) {
     /* Settled meanwhile: never linked. */
     weft__node_put(node);
     weft__future_unref(&self->fut); /* the node's reference; not the last: self runs */
-    unsigned w = prep;
+    uint64_t w = prep;
     atomic_compare_exchange_strong_explicit(&self->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WOKEN),
                                             memory_order_acq_rel, memory_order_acquire);
   }
-  unsigned w = prep;
+  uint64_t w = prep;
   /* acq_rel: release publishes the saved context to whoever takes the
    * task out of WAITING (acquire there). */
   if (atomic_compare_exchange_strong_explicit(&self->wait, &w, WEFT__W_MAKE(gen, WEFT__W_WAITING),
@@ -615,7 +615,7 @@ static struct weft__task *weft__timer_fire(struct weft__timer *tm) {
   struct weft__task *t = tm->task;
   /* acquire: pairs with the post-switch action's publication (the first
    * guess; the CAS orders). */
-  unsigned w = atomic_load_explicit(&t->wait, memory_order_acquire);
+  uint64_t w = atomic_load_explicit(&t->wait, memory_order_acquire);
   for (;;) {
     if (WEFT__W_GEN(w) != tm->gen) return NULL;
     unsigned st = WEFT__W_STATE(w), to;
@@ -948,8 +948,8 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
 static int weft__task_wait_slow(struct weft__thread *th, struct weft__task *self,
                                 weft_future *f, struct weft__task *ft, uint64_t deadline,
                                 void **value);
-static int weft__wait_prepare(struct weft__task *self, uint32_t *gen);
-static unsigned weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
+static int weft__wait_prepare(struct weft__task *self, uint64_t *gen);
+static uint64_t weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
                                   uint64_t awaits);
 
 int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
@@ -994,7 +994,7 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
   }
   struct weft__task_waiter *node = NULL;
   if (f && !(node = weft__node_get())) return ENOMEM;
-  uint32_t gen;
+  uint64_t gen;
   if (weft__wait_prepare(self, &gen) != 0) {
     if (node) weft__node_put(node);
     return ECANCELED;
@@ -1008,7 +1008,7 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
   /* Registered (so that weft_runtime_destroy can cancel it): a wait on
    * anything but a task of this runtime, including a sleep. */
   struct weft__await_op op = {self, f, node, tm, gen, !(ft && ft->rt == self->rt)};
-  unsigned word = weft__wait_switch(th->worker, &op, ft ? ft->trace_id : 0);
+  uint64_t word = weft__wait_switch(th->worker, &op, ft ? ft->trace_id : 0);
   /* th and its worker are stale from here: we may be on another thread. */
   if (WEFT__W_STATE(word) == WEFT__W_CANCELLED) return ECANCELED;
   if (!f) return 0; /* slept until the deadline */
@@ -1018,8 +1018,8 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
 
 /* Starts a new generation of self's wait word: PREPARING in *gen, or
  * ECANCELED (the word back at RUNNING) if self is cancelled. */
-static int weft__wait_prepare(struct weft__task *self, uint32_t *gen) {
-  uint32_t g = ++self->wait_gen;
+static int weft__wait_prepare(struct weft__task *self, uint64_t *gen) {
+  uint64_t g = ++self->wait_gen;
   /* seq_cst: the Dekker pair with weft__task_cancel (see above). */
   atomic_store_explicit(&self->wait, WEFT__W_MAKE(g, WEFT__W_PREPARING), memory_order_seq_cst);
   if (weft__cancelled(self)) {
@@ -1033,7 +1033,7 @@ static int weft__wait_prepare(struct weft__task *self, uint32_t *gen) {
 /* Switches op->self (PREPARING in op->gen) out for the wait op describes;
  * returns its wait word once resumed — by a waker, a cancel or the timer —
  * with the timer gone (a registration stays: see weft__register). */
-static unsigned weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
+static uint64_t weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
                                   uint64_t awaits) {
   struct weft__task *self = op->self;
   weft__switch_out(w, self, weft__local_next(w), 0, WEFT__TK_END_AWAIT, awaits,
@@ -1083,7 +1083,7 @@ int weft__dwait_block(struct weft__dwait *d, uint64_t deadline) {
   struct weft__timer timer, *tm = NULL;
   if (deadline != WEFT_NO_DEADLINE) {
     if (weft__timers_reserve(&w->timers) != 0) {
-      unsigned word = WEFT__W_MAKE(d->gen, WEFT__W_PREPARING);
+      uint64_t word = WEFT__W_MAKE(d->gen, WEFT__W_PREPARING);
       /* acq_rel: against a firer's claim (then we were woken: done) or a
        * canceller's move to PREP_CANCELLED. */
       if (atomic_compare_exchange_strong_explicit(&self->wait, &word,
@@ -1102,7 +1102,7 @@ int weft__dwait_block(struct weft__dwait *d, uint64_t deadline) {
   }
   /* Registered: nothing tells whether the firer will ever come. */
   struct weft__await_op op = {self, NULL, NULL, tm, d->gen, 1};
-  unsigned word = weft__wait_switch(w, &op, 0);
+  uint64_t word = weft__wait_switch(w, &op, 0);
   switch (WEFT__W_STATE(word)) {
   case WEFT__W_WOKEN:
     return 0;
@@ -1217,7 +1217,7 @@ int weft__task_cancel(struct weft__task *t) {
   }
   /* seq_cst: the Dekker pair with weft__task_await (see "Awaiting"). */
   atomic_store_explicit(&t->cancel, 1, memory_order_seq_cst);
-  unsigned w = atomic_load_explicit(&t->wait, memory_order_seq_cst);
+  uint64_t w = atomic_load_explicit(&t->wait, memory_order_seq_cst);
   for (;;) {
     unsigned st = WEFT__W_STATE(w), to;
     if (st == WEFT__W_PREPARING)
@@ -1248,7 +1248,7 @@ int weft__task_cancel(struct weft__task *t) {
  * slots belong to tasks of different workers; sharing a line, they made
  * the workers' writes (the start word, the reference count, the settle)
  * false-share — two-worker skynet, run again and again in one runtime,
- * drifted from 20 ms to 25-40 ms. 256 bytes instead of 240. */
+ * drifted from 20 ms to 25-40 ms. A task is 192 bytes: three lines. */
 #define WEFT__TASK_SLOT ((sizeof(struct weft__task) + WEFT__CACHELINE - 1) & ~(size_t)(WEFT__CACHELINE - 1))
 
 #if !WEFT__ASAN

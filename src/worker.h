@@ -100,9 +100,10 @@ struct weft__worker {
    * worker, removed by the woken task (timer.h). */
   _Alignas(WEFT__CACHELINE) struct weft__timers timers;
 
-  /* Tasks that suspended here on something that may never happen: linked
-   * by the owner (post-switch action of the await), unlinked by the task
-   * when it resumes (on any worker), walked by weft_runtime_destroy. */
+  /* Tasks that have suspended here on something that may never happen:
+   * linked by the owner (post-switch action of such a task's first such
+   * wait), unlinked by the task when it ends (on any worker), walked by
+   * weft_runtime_destroy (worker.c, weft__register). */
   _Alignas(WEFT__CACHELINE) weft__spin reg_lock;
   struct weft__task *reg_head;
 
@@ -165,8 +166,8 @@ void weft__worker_join(struct weft__worker *w);
  * (weft__worker_current()), or NULL. 0, or ENOMEM (not queued). */
 int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__task *t);
 
-/* weft_runtime_destroy: cancels every task registered as waiting on
- * something that may never happen (worker.c, weft__register). */
+/* weft_runtime_destroy: cancels every task registered since it first
+ * waited on something that may never happen (worker.c, weft__register). */
 void weft__cancel_registered(weft_runtime *rt);
 
 /* Whether the calling thread, about to race for t's start word (a cancel,
