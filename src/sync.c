@@ -141,7 +141,12 @@ static void weft__wake_all(weft__spin *lock, struct weft__wq *q, int result) {
       x->result = result;
       weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
-    int more = weft__wakeset_full(&ws);
+    /* Decided under the lock: the primitive is touched again only while
+     * a node it must wake is still queued, which keeps its _destroy at
+     * EBUSY. (Re-locking after a full batch with nothing left let a woken
+     * waiter free the primitive first.) */
+    struct weft__wnode *h = q->head;
+    int more = weft__wakeset_full(&ws) && h && (long)(h->seq - limit) < 0;
     weft__spin_unlock(lock);
     weft__wakeset_wake(&ws);
     if (!more) return;

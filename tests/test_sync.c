@@ -426,7 +426,9 @@ RT_TEST(event, manual_and_oneshot_wake_everyone, .timeout = 60) {
     atomic_init(&t.woken, 0);
     ASSERT_RC(weft_event_create(&t.e, oneshot ? WEFT_EVENT_ONESHOT : 0), 0);
     ASSERT_RC(weft_event_try_wait(t.e), EAGAIN);
-    enum { NT = 8, NTH = 2 };
+    /* More waiters than one wake batch (WEFT__WAKE_BATCH, 32): a set
+     * wakes them in three batches, re-locking between them. */
+    enum { NT = 70, NTH = 2 };
     weft_future *tk[NT];
     pthread_t th[NTH];
     for (int i = 0; i < NT; i++) ASSERT_RC(weft_runtime_spawn(rt, ev_waiter, &t, &tk[i]), 0);
