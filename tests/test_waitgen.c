@@ -34,6 +34,7 @@ struct pp {
   weft_mutex *m;
   uint64_t boundary;
   long counter;
+  atomic_int started; /* blocked_for_ever is about to block */
 };
 
 static void *ponger(void *arg) {
@@ -112,6 +113,7 @@ static void *pinger(void *arg) {
 static void *blocked_for_ever(void *arg) {
   struct pp *p = arg;
   near(p->boundary, 1);
+  atomic_store(&p->started, 1);
   void *v;
   return IP(weft_chan_recv(p->ping, &v));
 }
@@ -130,6 +132,7 @@ ParameterizedTestParameters(waitgen, every_waker_across_a_boundary) {
 ParameterizedTest(struct param *ps, waitgen, every_waker_across_a_boundary, .timeout = 60) {
   struct pp p = {0};
   p.boundary = ps->boundary;
+  atomic_init(&p.started, 0);
   ASSERT_RC(weft_chan_create(&p.ping, 0, 0), 0);
   ASSERT_RC(weft_chan_create(&p.pong, 0, 0), 0);
   ASSERT_RC(weft_mutex_create(&p.m), 0);
@@ -139,7 +142,8 @@ ParameterizedTest(struct param *ps, waitgen, every_waker_across_a_boundary, .tim
   /* A cancel wakes a task whose count crossed the boundary. */
   weft_future *t;
   ASSERT_RC(weft_runtime_spawn(rt, blocked_for_ever, &p, &t), 0);
-  sleep_us(5000); /* likely blocked by now; correct either way */
+  wait_at_least(&p.started, 1); /* started: the cancel must wake it, not skip it */
+  sleep_us(5000);               /* likely blocked by now; correct either way */
   ASSERT_RC(weft_cancel(t), 0);
   cr_expect_eq(await_task(t), ECANCELED);
 
