@@ -18,10 +18,11 @@
  * waiter that has not unlinked itself yet); weft__wq_take skips them.
  *
  * Blocking (waitq.h): an operation that must wait first tries under the
- * lock. A task then begins its direct wait right there and links it; any
- * other waiter makes its future outside the lock and tries again before
- * linking — so nothing on the non-blocking paths allocates, and nothing
- * allocates under the lock.
+ * lock. A task without a deadline then begins its direct wait right there
+ * and links it; any other waiter readies its wait outside the lock (a
+ * thread's future, a timed wait's room for its timer) and tries again
+ * before linking — so nothing on the non-blocking paths allocates, and
+ * nothing allocates under the lock.
  *
  * Select follows Go's selectgo: lock every channel of the select in
  * address order (each once), poll the cases in a random order, and if none
@@ -210,7 +211,7 @@ static int weft__chan_send(weft_chan *ch, void *v, int block, uint64_t deadline)
     } else if (rc == EAGAIN && block) {
       if (weft__deadline_passed(deadline)) {
         rc = ETIMEDOUT;
-      } else if ((rc = weft__wait_init(&w)) == 0) { /* allocate outside the lock, then retry */
+      } else if ((rc = weft__wait_init(&w, deadline)) == 0) { /* allocate outside the lock, then retry */
         have_wait = 1;
         continue;
       }
@@ -246,7 +247,7 @@ static int weft__chan_recv(weft_chan *ch, void **value, int block, uint64_t dead
     if (rc == EAGAIN && block) {
       if (weft__deadline_passed(deadline)) {
         rc = ETIMEDOUT;
-      } else if ((rc = weft__wait_init(&w)) == 0) {
+      } else if ((rc = weft__wait_init(&w, deadline)) == 0) {
         have_wait = 1;
         continue;
       }
@@ -448,7 +449,7 @@ int weft_select_until(weft_select_op *ops, size_t n, int flags, uint64_t deadlin
       rc = ETIMEDOUT;
       goto out;
     }
-    if ((rc = weft__wait_init(&w)) != 0) goto out;
+    if ((rc = weft__wait_init(&w, deadline)) != 0) goto out;
     have_wait = 1;
   retry:;
   }

@@ -23,10 +23,10 @@
 
 /* ---- waiting (waitq.h) ------------------------------------------------------------- */
 
-int weft__wait_init(struct weft__wait *w) {
+int weft__wait_init(struct weft__wait *w, uint64_t deadline) {
   atomic_init(&w->state, WEFT__WAIT_PENDING);
   w->f = NULL;
-  int rc = weft__dwait_begin(&w->dw);
+  int rc = weft__dwait_begin(&w->dw, deadline);
   if (rc != EPERM) return rc; /* 0, or ECANCELED: a cancelled task would not wait */
   if (weft_future_create(&w->f)) {
     w->f = NULL;
@@ -68,8 +68,7 @@ int weft__wait_block(struct weft__wait *w, struct weft__wnode *nodes, size_t n, 
   if (nocancel) deadline = WEFT_NO_DEADLINE;
   /* EAGAIN from the await means woken with the future still pending (a
    * spurious wake-up): wait again (the deadline is absolute). ETIMEDOUT
-   * retracts below exactly as ECANCELED does; so does a direct wait's
-   * ENOMEM (no room for its timer). */
+   * retracts below exactly as ECANCELED does. */
   if (w->dw.task)
     rc = weft__dwait_block(&w->dw, deadline);
   else if (w->f)
@@ -166,7 +165,7 @@ static int weft__wait_until_ready(weft__spin *lock, struct weft__wq *q, int (*re
                                   void *obj, uint64_t deadline) {
   if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   struct weft__wait w;
-  int rc = weft__wait_init(&w);
+  int rc = weft__wait_init(&w, deadline);
   if (rc) return rc;
   weft__spin_lock(lock);
   if (ready(obj)) {
@@ -245,7 +244,7 @@ static int weft__mutex_lock_slow(weft_mutex *m, int nocancel, uint64_t deadline)
     weft__cpu_relax();
   }
   struct weft__wait w;
-  int rc = weft__wait_init(&w);
+  int rc = weft__wait_init(&w, deadline);
   if (rc) {
     if (!nocancel) return rc;
     /* Polled (no future, no direct wait): out of memory, or a cancelled
@@ -388,7 +387,7 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline) {
    * released and re-taken at once, with no signal in between). */
   if (weft__deadline_passed(deadline)) return ETIMEDOUT;
   struct weft__wait w;
-  int rc = weft__wait_init(&w);
+  int rc = weft__wait_init(&w, deadline);
   if (rc) return rc; /* m still held, as the contract wants */
   struct weft__wnode n;
   weft__wnode_init(&n, &w, 0, &c->lock);

@@ -94,13 +94,16 @@ struct weft__wait {
   struct weft__dwait dw; /* a task: dw.task is set, f is NULL */
 };
 
-/* worker.c. Begins the calling task's direct wait: 0; EPERM if the caller
- * is no task (or a coroutine's body, or a settle's callback); ECANCELED. */
-int weft__dwait_begin(struct weft__dwait *d);
+/* worker.c. Begins the calling task's direct wait, with room for a timer if
+ * `deadline` is one: 0; EPERM if the caller is no task (or a coroutine's
+ * body, or a settle's callback); ECANCELED; ENOMEM (no room for the timer;
+ * may allocate, so not under a primitive's lock with a deadline). */
+int weft__dwait_begin(struct weft__dwait *d, uint64_t deadline);
 /* Ends a direct wait that was never linked. */
 void weft__dwait_abandon(struct weft__dwait *d);
 /* Switches out until a firer claims d (0), the task is cancelled
- * (ECANCELED), the deadline comes (ETIMEDOUT), or ENOMEM. */
+ * (ECANCELED) or the deadline comes (ETIMEDOUT): the deadline given to
+ * weft__dwait_begin, or none. */
 int weft__dwait_block(struct weft__dwait *d, uint64_t deadline);
 /* Under the lock of a primitive that linked d, after writing its node:
  * wakes d's task; returns its token if the caller must make it runnable
@@ -214,17 +217,20 @@ static inline int weft__deadline_passed(uint64_t deadline) {
   return deadline != WEFT_NO_DEADLINE && weft_now() >= deadline;
 }
 
-/* Readies w: a direct wait in a task, else a future (two references).
- * 0, ECANCELED (a cancelled task: nothing readied) or ENOMEM. From here until weft__wait_block or weft__wait_drop a task
- * must not wait for anything else. */
-int weft__wait_init(struct weft__wait *w);
+/* Readies w for a wait until `deadline` (or WEFT_NO_DEADLINE): a direct
+ * wait in a task, else a future (two references). 0, ECANCELED (a
+ * cancelled task: nothing readied) or ENOMEM. From here until
+ * weft__wait_block or weft__wait_drop a task must not wait for anything
+ * else, and weft__wait_block must get the same deadline or none. */
+int weft__wait_init(struct weft__wait *w, uint64_t deadline);
 
 /* The same, under the primitive's lock, for a wait that cannot have to
  * allocate: 1 if w is now a direct wait (the caller is a task, not
- * cancelled, and `deadline` has not passed), else 0 and nothing is done —
- * unlock, then weft__wait_init (or time out) and try again. */
+ * cancelled, and has no deadline, whose timer room may need memory and
+ * whose check reads the clock), else 0 and nothing is done — unlock,
+ * then weft__wait_init (or time out) and try again. */
 static inline int weft__wait_init_locked(struct weft__wait *w, uint64_t deadline) {
-  if (weft__deadline_passed(deadline) || weft__dwait_begin(&w->dw) != 0) return 0;
+  if (deadline != WEFT_NO_DEADLINE || weft__dwait_begin(&w->dw, deadline) != 0) return 0;
   atomic_init(&w->state, WEFT__WAIT_PENDING);
   w->f = NULL;
   return 1;

@@ -948,6 +948,17 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
 static int weft__task_wait_slow(struct weft__thread *th, struct weft__task *self,
                                 weft_future *f, struct weft__task *ft, uint64_t deadline,
                                 void **value);
+
+/* A wait's timer record (on the waiting task's stack), for a deadline whose
+ * room the caller has reserved; NULL without a deadline. */
+static struct weft__timer *weft__timer_init(struct weft__timer *tm, uint64_t deadline) {
+  if (deadline == WEFT_NO_DEADLINE) return NULL;
+  tm->when = deadline;
+  tm->idx = -1;
+  tm->home = NULL;
+  return tm;
+}
+
 static int weft__wait_prepare(struct weft__task *self, uint64_t *gen);
 static uint64_t weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
                                   uint64_t awaits);
@@ -980,18 +991,15 @@ static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *t
                                                          weft_future *f, struct weft__task *ft,
                                                          uint64_t deadline, void **value) {
   if (th->coro || th->dispatching) return EPERM;
-  struct weft__timer timer, *tm = NULL;
+  struct weft__timer timer;
   if (deadline != WEFT_NO_DEADLINE) {
     /* Passed already, by the last clock read on this thread (a blocking
      * call's own deadline check usually): no second read. A deadline that
      * passed since is found by the timer at the worker's next look. */
     if (deadline <= th->last_now) return f ? ETIMEDOUT : 0;
     if (weft__timers_reserve(&th->worker->timers)) return ENOMEM;
-    tm = &timer;
-    tm->when = deadline;
-    tm->idx = -1;
-    tm->home = NULL;
   }
+  struct weft__timer *tm = weft__timer_init(&timer, deadline);
   struct weft__task_waiter *node = NULL;
   if (f && !(node = weft__node_get())) return ENOMEM;
   uint64_t gen;
@@ -1057,12 +1065,16 @@ static uint64_t weft__wait_switch(struct weft__worker *w, struct weft__await_op 
  * saves per wait: a future's malloc and free, its waiter node and the
  * reference counts on both. */
 
-int weft__dwait_begin(struct weft__dwait *d) {
+int weft__dwait_begin(struct weft__dwait *d, uint64_t deadline) {
   struct weft__thread *th = weft__thread();
   struct weft__worker *w = th->worker;
   struct weft__task *self = w ? w->current : NULL;
   d->task = NULL;
   if (!self || th->coro || th->dispatching) return EPERM;
+  /* Room for the timer now, before PREPARING, as an await makes it: the
+   * task does not switch before weft__dwait_block, so the room is still on
+   * this worker's heap there. */
+  if (deadline != WEFT_NO_DEADLINE && weft__timers_reserve(&w->timers)) return ENOMEM;
   if (weft__wait_prepare(self, &d->gen) != 0) return ECANCELED;
   d->task = self;
   return 0;
@@ -1079,30 +1091,10 @@ void weft__dwait_abandon(struct weft__dwait *d) {
 
 int weft__dwait_block(struct weft__dwait *d, uint64_t deadline) {
   struct weft__task *self = d->task;
-  struct weft__worker *w = weft__worker_current();
-  struct weft__timer timer, *tm = NULL;
-  if (deadline != WEFT_NO_DEADLINE) {
-    if (weft__timers_reserve(&w->timers) != 0) {
-      uint64_t word = WEFT__W_MAKE(d->gen, WEFT__W_PREPARING);
-      /* acq_rel: against a firer's claim (then we were woken: done) or a
-       * canceller's move to PREP_CANCELLED. */
-      if (atomic_compare_exchange_strong_explicit(&self->wait, &word,
-                                                  WEFT__W_MAKE(d->gen, WEFT__W_RUNNING),
-                                                  memory_order_acq_rel, memory_order_acquire))
-        return ENOMEM;
-      if (WEFT__W_STATE(word) == WEFT__W_WOKEN) return 0;
-      atomic_store_explicit(&self->wait, WEFT__W_MAKE(d->gen, WEFT__W_RUNNING),
-                            memory_order_relaxed); /* from PREP_CANCELLED: owner-only now */
-      return ECANCELED;
-    }
-    tm = &timer;
-    tm->when = deadline;
-    tm->idx = -1;
-    tm->home = NULL;
-  }
+  struct weft__timer timer;
   /* Registered: nothing tells whether the firer will ever come. */
-  struct weft__await_op op = {self, NULL, NULL, tm, d->gen, 1};
-  uint64_t word = weft__wait_switch(w, &op, 0);
+  struct weft__await_op op = {self, NULL, NULL, weft__timer_init(&timer, deadline), d->gen, 1};
+  uint64_t word = weft__wait_switch(weft__worker_current(), &op, 0);
   switch (WEFT__W_STATE(word)) {
   case WEFT__W_WOKEN:
     return 0;
