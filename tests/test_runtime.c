@@ -1406,6 +1406,15 @@ static void release_handed(weft_future **out, int n) {
   }
 }
 
+/* 20 rounds of: run `root` (which fills out[0..n) through release_one_way),
+ * then release from main what it handed over. */
+static void release_rounds(weft_runtime *rt, weft_fn root, void *arg, weft_future **out, int n) {
+  for (int round = 0; round < 20; round++) {
+    ASSERT_RC(weft_run_until_complete(rt, root, arg, NULL), 0);
+    release_handed(out, n);
+  }
+}
+
 struct parked {
   weft_future *out[PARKED_N]; /* handed to main; NULL: released by the root */
 };
@@ -1431,10 +1440,7 @@ ParameterizedTest(unsigned *workers, inline, parked_runtime_references_whoever_r
                   .timeout = 60) {
   weft_runtime *rt = make_rt(*workers);
   struct parked p;
-  for (int round = 0; round < 20; round++) {
-    ASSERT_RC(weft_run_until_complete(rt, parked_root, &p, NULL), 0);
-    release_handed(p.out, PARKED_N);
-  }
+  release_rounds(rt, parked_root, &p, p.out, PARKED_N);
   ASSERT_RC(weft_runtime_destroy(rt), 0);
   leak_check();
 }
@@ -1474,10 +1480,7 @@ ParameterizedTest(unsigned *workers, inline, stale_records_take_released_handles
   weft_runtime *rt = make_rt(*workers);
   struct inplace p;
   weft_worker_stats st;
-  for (int round = 0; round < 20; round++) {
-    ASSERT_RC(weft_run_until_complete(rt, inplace_root, &p, NULL), 0);
-    release_handed(p.out, INPLACE_N);
-  }
+  release_rounds(rt, inplace_root, &p, p.out, INPLACE_N);
   ASSERT_RC(weft_runtime_stats(rt, &st, NULL, 0), 0);
   cr_expect_gt(st.inlined, 0, "no child ran inline: the test tested nothing");
   ASSERT_RC(weft_runtime_destroy(rt), 0);
