@@ -19,7 +19,9 @@ static long weft__read_quota(void) {
     while (fgets(line, sizeof line, cg)) {
       if (strncmp(line, "0::", 3) == 0) {
         line[strcspn(line, "\n")] = '\0';
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", line + 3);
+        /* A path too long to fit is not ours to guess: the root's file. */
+        int n = snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", line + 3);
+        if (n < 0 || (size_t)n >= sizeof path) strcpy(path, "/sys/fs/cgroup/cpu.max");
         break;
       }
     }
