@@ -79,8 +79,7 @@ void *spawn_await_root(void *) {
   for (long i = 0; i < g_spawns; i++) {
     weft_future *t;
     if (weft_spawn(trivial, nullptr, &t)) abort();
-    weft_await(t, nullptr);
-    weft_future_release(t);
+    weft_join(t, nullptr);
   }
   return nullptr;
 }
@@ -113,9 +112,8 @@ void *skynet(void *p) {
   }
   for (int i = 0; i < 10; i++) {
     void *r;
-    weft_await(t[i], &r);
+    weft_join(t[i], &r);
     sum += (long)(intptr_t)r;
-    weft_future_release(t[i]);
   }
   return (void *)(intptr_t)sum;
 }
@@ -142,8 +140,7 @@ void *fib(void *arg) {
   void *a;
   if (weft_spawn(fib, (void *)(n - 1), &t)) abort();
   intptr_t b = (intptr_t)fib((void *)(n - 2));
-  weft_await(t, &a);
-  weft_future_release(t);
+  weft_join(t, &a);
   return (void *)((intptr_t)a + b);
 }
 

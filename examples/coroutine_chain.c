@@ -26,8 +26,7 @@ static char *await_call(weft_fn fn, void *arg) {
   weft_future *task;
   void *value = NULL;
   if (weft_spawn(fn, arg, &task) != 0) return NULL;
-  if (weft_await(task, &value) != 0) value = NULL;
-  weft_future_release(task);
+  if (weft_join(task, &value) != 0) value = NULL; /* and gives the handle up */
   return value;
 }
 

@@ -40,9 +40,8 @@ static void *skynet(void *p) {
   }
   for (int i = 0; i < 10; i++) {
     void *r;
-    weft_await(t[i], &r);
+    weft_join(t[i], &r); /* waits, reads, and gives the handle up */
     sum += (long)(intptr_t)r;
-    weft_future_release(t[i]);
   }
   return (void *)(intptr_t)sum;
 }

@@ -325,14 +325,18 @@ int weft_future_retain(weft_future *f) {
   return 0;
 }
 
-int weft_future_release(weft_future *f) {
-  if (!weft__future_valid(f)) return EINVAL;
+void weft__future_drop(weft_future *f) {
   struct weft__task *t = weft__as_task(f);
   /* A task whose runtime reference an inline run parked here: both go at
    * once (worker.c). */
   if (t && atomic_load_explicit(&t->rref, memory_order_relaxed) && weft__task_release_parked(t))
-    return 0;
+    return;
   weft__future_unref(f);
+}
+
+int weft_future_release(weft_future *f) {
+  if (!weft__future_valid(f)) return EINVAL;
+  weft__future_drop(f);
   return 0;
 }
 
@@ -402,16 +406,32 @@ static __attribute__((noinline)) int weft__thread_await(weft_future *f, uint64_t
   return weft__future_read(f, value);
 }
 
-int weft_await_until(weft_future *f, uint64_t deadline, void **value) {
-  if (!weft__future_valid(f)) return EINVAL;
-  struct weft__thread *th = weft__thread();
-  if (th->worker && th->worker->current) return weft__task_wait_until(th, f, deadline, value);
+/* weft_await_until outside any task: a plain thread, or a worker's own
+ * (scheduler) context, which cannot wait. */
+static int weft__await_outside(const struct weft__thread *th, weft_future *f,
+                               uint64_t deadline, void **value) {
   if (weft__future_done(f)) return weft__future_read(f, value);
   if (th->worker) return EPERM; /* on a worker, outside any task */
   return weft__thread_await(f, deadline, value);
 }
 
+int weft_await_until(weft_future *f, uint64_t deadline, void **value) {
+  if (!weft__future_valid(f)) return EINVAL;
+  struct weft__thread *th = weft__thread();
+  if (th->worker && th->worker->current) return weft__task_wait_until(th, f, deadline, value);
+  return weft__await_outside(th, f, deadline, value);
+}
+
 int weft_await(weft_future *f, void **value) { return weft_await_until(f, WEFT_NO_DEADLINE, value); }
+
+int weft_join(weft_future *f, void **value) {
+  if (!weft__future_valid(f)) return EINVAL;
+  struct weft__thread *th = weft__thread();
+  if (th->worker && th->worker->current) return weft__task_join(th, f, value);
+  int rc = weft__await_outside(th, f, WEFT_NO_DEADLINE, value);
+  weft__future_drop(f);
+  return rc;
+}
 
 int weft_cancel(weft_future *f) {
   if (!weft__future_valid(f)) return EINVAL;

@@ -167,6 +167,9 @@ void weft__future_unref(weft_future *f);
  * 1 if they were the last: f is dead (its waiters told, its magic DEAD)
  * and its memory is the caller's to free (a task's: weft__task_free). */
 int weft__future_unref2(weft_future *f);
+/* Drops a reference a handle holder gives up (weft_future_release, for a
+ * valid f). */
+void weft__future_drop(weft_future *f);
 /* Hands a dead future's memory to the quarantine (see future.c). */
 void weft__future_retire(weft_future *f);
 int weft__future_valid(const weft_future *f);
@@ -189,6 +192,10 @@ void weft__task_free(struct weft__task *t);
 struct weft__thread;
 int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
                           void **value);
+/* weft_join in the calling task (th->worker->current): waits for f as
+ * weft__task_wait_until without a deadline, then drops the caller's
+ * reference to f, whatever the wait returned. */
+int weft__task_join(struct weft__thread *th, weft_future *f, void **value);
 /* Cancels a task (see weft_cancel). */
 int weft__task_cancel(struct weft__task *t);
 

@@ -813,7 +813,11 @@ static void weft__stale_forget(struct weft__stale_rec *r) {
  * the batch drop takes both with one load. skynet: nine read-modify-writes
  * less per node. The mark only says where to look: the record must still
  * name the task at its index (records are forgotten when their index is
- * popped otherwise, and reused), and a parked task must be in the list. */
+ * popped otherwise, and reused), and a parked task must be in the list.
+ *
+ * A join (weft_join) needs neither: it gives its handle up in the inline
+ * run itself (weft__run_inline), dropping both references at once after a
+ * pop, or handing the handle's to the record at once. */
 static void weft__rref_drain(struct weft__worker *w) {
   for (unsigned i = 0; i < w->rref_n; i++) {
     struct weft__task *t = w->rref[i];
@@ -853,9 +857,13 @@ int weft__task_release_parked(struct weft__task *t) {
 
 /* Runs `c` (claimed: INLINED_DROPPED if popped, INLINED if its entry is
  * queued, at deque index `idx` of this worker, or -1: elsewhere or not
- * found) on the calling task's stack. `w`: the calling worker. */
-static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
-                             struct weft__task *c, int popped, long long idx) {
+ * found) on the calling task's stack. `w`: the calling worker. For a join
+ * (`join`), it also reads c into *value and drops the caller's handle,
+ * returning what the read returns; else it returns 0 and the caller reads
+ * c (settled) and keeps its handle. */
+static int weft__run_inline(struct weft__worker *w, struct weft__task *self,
+                            struct weft__task *c, int popped, long long idx, int join,
+                            void **value) {
   struct weft__worker *w0 = w; /* the caller's: we have not switched since it read it */
   unsigned long long sw0 = atomic_load_explicit(&w->stats.switches, memory_order_relaxed);
   weft__ctx_borrow(&c->ctx, &self->ctx);
@@ -876,29 +884,45 @@ static void weft__run_inline(struct weft__worker *w, struct weft__task *self,
   w->live_delta--;
   w->current = self;
   c->stack = NULL;
+  /* A join reads c now, while its handle still holds it; and nobody but
+   * the two references below can free it before. */
+  int rc = join ? weft__future_read(&c->fut, value) : 0;
   if (popped) { /* the runtime's reference, ours since the pop */
-    if (clean)
-      weft__rref_park(w, c);
-    else
+    if (!clean) {
       weft__future_unref(&c->fut);
+    } else if (!join) {
+      weft__rref_park(w, c);
+    } else {
+      /* The handle's and the runtime's, both ours: as the parked pair in
+       * weft__task_release_parked, without parking. */
+      if (weft__future_unref2(&c->fut)) weft__fl_put(&w->free_tasks, c);
+      join = 0;
+    }
   }
   if (!clean) {
+    if (join) weft__future_unref(&c->fut); /* never parked: see rref */
     weft__drop_stale_slow(w); /* c suspended */
-    return;
+    return rc;
   }
   if (idx >= 0) {
     struct weft__stale_rec *r = &w->stale[idx & (WEFT__STALE_RECS - 1)];
     if (r->task) weft__stale_forget(r); /* an index 64 below, still queued, or stolen */
-    *r = (struct weft__stale_rec){idx, c, 0};
-    /* relaxed: as in weft__rref_park. */
-    atomic_store_explicit(&c->rref, w, memory_order_relaxed);
+    /* A join hands its handle's reference to the record at once. */
+    *r = (struct weft__stale_rec){idx, c, join};
+    /* relaxed: as in weft__rref_park. A join leaves no handle to look. */
+    if (!join) atomic_store_explicit(&c->rref, w, memory_order_relaxed);
+    join = 0;
   }
+  if (join) weft__future_unref(&c->fut); /* its entry is elsewhere: an RMW */
   weft__drop_stale_clean(w);
+  return rc;
 }
 
-/* 1 if `c` was run inline (it has settled), 0 if the caller must wait. */
+/* 1 if `c` was run inline (it has settled), 0 if the caller must wait.
+ * With `join`, a run also reads c into *value and drops the caller's
+ * handle (see weft__run_inline), and puts what the read returned in *rc. */
 static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
-                            struct weft__task *c) {
+                            struct weft__task *c, int join, void **value, int *rc) {
   if (c->rt != self->rt || atomic_load_explicit(&c->start, memory_order_relaxed) != WEFT__T_NEW)
     return 0;
   if (th->coro || th->dispatching || !weft__stack_room(self)) return 0;
@@ -941,7 +965,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
     if (!weft__claim(w, c, &expect, WEFT__T_INLINED))
       return 0; /* a thief, a cancel or another awaiter got there first */
   }
-  weft__run_inline(w, self, c, popped, idx);
+  *rc = weft__run_inline(w, self, c, popped, idx, join, value);
   return 1;
 }
 
@@ -978,9 +1002,25 @@ int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t dead
   }
   struct weft__task *ft = f ? weft__as_task(f) : NULL;
   /* Inline only without a deadline: an inline run cannot be interrupted. */
-  if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft))
+  int rc;
+  if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft, 0, NULL, &rc))
     return weft__future_read(f, value); /* settled by the inline run */
   return weft__task_wait_slow(th, self, f, ft, deadline, value);
+}
+
+int weft__task_join(struct weft__thread *th, weft_future *f, void **value) {
+  struct weft__task *self = th->worker->current;
+  struct weft__task *ft = weft__as_task(f);
+  int rc;
+  /* The inline run, where the handle's reference can go with the
+   * runtime's (weft__run_inline); what weft__task_wait_until checks first
+   * is checked here before it. */
+  if (ft && ft != self && !weft__future_done(f) && !weft__cancelled(self) &&
+      weft__try_inline(th, self, ft, 1, value, &rc))
+    return rc;
+  rc = weft__task_wait_until(th, f, WEFT_NO_DEADLINE, value);
+  weft__future_drop(f);
+  return rc;
 }
 
 /* The wait that switches out. Not inlined into weft__task_wait_until: its

@@ -1487,6 +1487,163 @@ ParameterizedTest(unsigned *workers, inline, stale_records_take_released_handles
   leak_check();
 }
 
+/* weft_join: every way a join can find its task, each child's handle given
+ * up exactly once (the sanitizer builds see a double drop as a
+ * use-after-free and a missed one as a leak). Per round the root spawns
+ * JOIN_N children and joins them: the first half in spawn order (each
+ * claimed in place: a stale record takes the handle), the second in
+ * reverse (each the deque's bottom: popped, both references dropped
+ * together). One in seven is awaited with weft_await before its join (the
+ * join finds it settled); one in eleven has a second handle, retained
+ * before the join and read and released by main afterwards. In one round
+ * of three the last child joined in place yields, and in another the last
+ * child popped for its join does: inline runs that switch, where the fast
+ * path is given up. (A yield runs every child still queued: anywhere earlier it
+ * would leave the joins nothing to run inline.) At 2 workers some are
+ * stolen and the join waits. */
+#define JOIN_N 90
+
+struct join_round {
+  int yielder;                 /* the child that yields first, or -1 */
+  weft_future *kept[JOIN_N];   /* the retained second handles, for main */
+};
+
+struct join_child_arg {
+  const struct join_round *jr;
+  int i;
+};
+
+static void *join_child(void *arg) {
+  const struct join_child_arg *a = arg;
+  if (a->i == a->jr->yielder) CHECK_RC(weft_yield(), 0);
+  return IP(a->i + 1);
+}
+
+static void join_one(weft_future **c, int i) {
+  void *v = NULL;
+  if (i % 7 == 3) {
+    CHECK_RC(weft_await(c[i], &v), 0);
+    CHECK(PI(v) == i + 1, "child %d awaited: %ld", i, (long)PI(v));
+  }
+  v = NULL;
+  CHECK_RC(weft_join(c[i], &v), 0);
+  CHECK(PI(v) == i + 1, "child %d joined: %ld", i, (long)PI(v));
+}
+
+static void *join_root(void *arg) {
+  struct join_round *jr = arg;
+  struct join_child_arg args[JOIN_N];
+  weft_future *c[JOIN_N];
+  for (int i = 0; i < JOIN_N; i++) {
+    args[i] = (struct join_child_arg){jr, i};
+    CHECK_RC(weft_spawn(join_child, &args[i], &c[i]), 0);
+    jr->kept[i] = NULL;
+    if (i % 11 == 4) {
+      CHECK_RC(weft_future_retain(c[i]), 0);
+      jr->kept[i] = c[i];
+    }
+  }
+  for (int i = 0; i < JOIN_N / 2; i++) join_one(c, i);
+  for (int i = JOIN_N; i-- > JOIN_N / 2;) join_one(c, i);
+  return NULL;
+}
+
+ParameterizedTestParameters(join, every_path_gives_the_handle_up_once) {
+  static unsigned w[] = {1, 2};
+  return cr_make_param_array(unsigned, w, 2);
+}
+ParameterizedTest(unsigned *workers, join, every_path_gives_the_handle_up_once,
+                  .timeout = 60) {
+  weft_runtime *rt = make_rt(*workers);
+  struct join_round jr;
+  for (int round = 0; round < 30; round++) {
+    /* The last joined in place; the last joined but one (the last, 45,
+     * is awaited before its join: not an inline run of a join). */
+    int yielders[3] = {-1, JOIN_N / 2 - 1, JOIN_N / 2 + 1};
+    jr.yielder = yielders[round % 3];
+    ASSERT_RC(weft_run_until_complete(rt, join_root, &jr, NULL), 0);
+    release_handed(jr.kept, JOIN_N);
+  }
+  weft_worker_stats st;
+  ASSERT_RC(weft_runtime_stats(rt, &st, NULL, 0), 0);
+  cr_expect_gt(st.inlined, 0, "no child ran inline: the fast paths went untested");
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+  leak_check();
+}
+
+/* A join whose caller is cancelled returns ECANCELED and still gives the
+ * handle up; the child runs on, detached, and is freed when it ends. The
+ * child waits for `gate`, which main resolves only after the root has
+ * returned; it has started before the root joins (a child run inline by
+ * the join would hold the root until the gate opens). Cancelled before
+ * the join (the root yields until main's cancel lands) and while in it. */
+struct join_cancel {
+  weft_future *gate;
+  atomic_int root_waiting, child_started, child_done;
+  int before; /* cancel before the root joins */
+};
+
+static void *join_gated(void *arg) {
+  struct join_cancel *jc = arg;
+  atomic_store(&jc->child_started, 1);
+  CHECK_RC(weft_await(jc->gate, NULL), 0);
+  atomic_store(&jc->child_done, 1);
+  return IP(7);
+}
+
+static void *join_cancel_root(void *arg) {
+  struct join_cancel *jc = arg;
+  weft_future *c;
+  CHECK_RC(weft_spawn(join_gated, jc, &c), 0);
+  while (!atomic_load(&jc->child_started)) CHECK_RC(weft_yield(), 0);
+  atomic_store(&jc->root_waiting, 1);
+  if (jc->before) /* until main's cancel has landed: the next wait fails */
+    while (weft_yield() == 0) {
+    }
+  void *v = IP(1);
+  CHECK_RC(weft_join(c, &v), ECANCELED);
+  return v;
+}
+
+ParameterizedTestParameters(join, a_cancelled_caller_gives_the_handle_up) {
+  static int before[] = {0, 1};
+  return cr_make_param_array(int, before, 2);
+}
+ParameterizedTest(int *before, join, a_cancelled_caller_gives_the_handle_up, .timeout = 60) {
+  weft_runtime *rt = make_rt(2);
+  struct join_cancel jc = {.before = *before};
+  ASSERT_RC(weft_future_create(&jc.gate), 0);
+  weft_future *root;
+  ASSERT_RC(weft_runtime_spawn(rt, join_cancel_root, &jc, &root), 0);
+  while (!atomic_load(&jc.root_waiting)) sched_yield();
+  if (!jc.before) usleep(2000); /* most likely inside the join by now */
+  ASSERT_RC(weft_cancel(root), 0);
+  ASSERT_RC(weft_await(root, NULL), 0);
+  ASSERT_RC(weft_future_release(root), 0);
+  cr_assert_eq(atomic_load(&jc.child_done), 0);
+  ASSERT_RC(weft_future_resolve(jc.gate, NULL), 0);
+  while (!atomic_load(&jc.child_done)) sched_yield();
+  ASSERT_RC(weft_runtime_destroy(rt), 0); /* waits for the detached child */
+  ASSERT_RC(weft_future_release(jc.gate), 0);
+  leak_check();
+}
+
+/* From a plain thread, a join blocks as weft_await does and gives the
+ * handle up; a task's and a plain future's. NULL is EINVAL. */
+RT_TEST(join, from_a_plain_thread) {
+  weft_runtime *rt = make_rt(1);
+  weft_future *t, *f;
+  ASSERT_RC(weft_runtime_spawn(rt, return_arg, IP(5), &t), 0);
+  void *v = NULL;
+  ASSERT_RC(weft_join(t, &v), 0);
+  cr_assert_eq(PI(v), 5);
+  ASSERT_RC(weft_future_create(&f), 0);
+  ASSERT_RC(weft_future_fail(f, ERANGE), 0);
+  ASSERT_RC(weft_join(f, NULL), ERANGE);
+  ASSERT_RC(weft_join(NULL, NULL), EINVAL);
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
 /* A task run inline that yields, while its spawn entry is still in the
  * injection queue with another task behind it: on one worker, A runs and
  * waits for C's future; C and then D are spawned from main (both queued);

@@ -1,7 +1,7 @@
 /* weft's side of the peer comparison, written as a weft user would: the
  * runtime is created with `workers` workers before the clock starts; the
  * workload runs as the root task under weft_run_until_complete(); children
- * are weft_spawn()ed and joined with weft_await(); weft_yield() and
+ * are weft_spawn()ed and joined with weft_join(); weft_yield() and
  * unbuffered weft_chan for the one-worker workloads. Arguments that do not fit
  * in a pointer live on the parent's stack, which outlives the children
  * because the parent awaits them all. */
@@ -20,8 +20,7 @@ static void *fail(void) {
 
 static void *join(weft_future *t) {
   void *v = NULL;
-  if (weft_await(t, &v) != 0) failed = 1;
-  weft_future_release(t);
+  if (weft_join(t, &v) != 0) failed = 1; /* waits, reads and releases the handle */
   return v;
 }
 
