@@ -24,6 +24,7 @@
 #endif
 
 #define WEFT__DESC_BYTES 64 /* room for the descriptor at the top; keeps 16-byte alignment */
+_Static_assert(sizeof(struct weft__stack) <= WEFT__DESC_BYTES, "stack descriptor too big");
 #define WEFT__CACHE_CLASSES 4
 #define WEFT__CACHE_MAX 16  /* stacks per class in a thread's cache */
 #define WEFT__POOL_WARM 256 /* warm stacks per class in the shared pool */
@@ -105,6 +106,8 @@ static struct weft__stack *weft__stack_init(char *mem, size_t bytes, size_t clas
   s->next = NULL;
   s->lo = mem;
   s->size = bytes - WEFT__DESC_BYTES;
+  s->inline_floor = s->lo + (s->size / 4 > WEFT__INLINE_MIN_STACK ? s->size / 4
+                                                                 : WEFT__INLINE_MIN_STACK);
   s->class_size = class_size;
   s->guarded = (unsigned char)guarded;
   s->cold = 0;

@@ -29,11 +29,18 @@
 #define WEFT__STACK_MIN (16u * 1024u)
 #define WEFT__STACK_MAX ((size_t)1 << 30)
 
+#define WEFT__INLINE_MIN_STACK (16u * 1024u)
+
 struct weft__stack {
   struct weft__stack *next; /* link while cached or pooled */
   char *lo;                 /* lowest usable byte (the canary, if unguarded) */
   size_t size;              /* usable bytes: [lo, lo + size) ends at this descriptor */
   size_t class_size;        /* the size it was asked for (rounded): its cache class */
+  /* An awaiter on this stack runs an awaited task inline, on top of its
+   * own frames, only while its stack pointer is above this: at least
+   * WEFT__INLINE_MIN_STACK, and a quarter of the stack, stay free for the
+   * task (worker.c, weft__stack_room). */
+  char *inline_floor;
   unsigned char guarded;
   unsigned char cold;       /* pages given back; canary must be rewritten */
   unsigned vg_id;           /* Valgrind stack id */

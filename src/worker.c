@@ -369,13 +369,15 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
  * outlive its entry, or it could match a later entry reusing the index
  * and the task's recycled memory). Every owner pop but the batch drop of
  * recorded entries goes through here. */
-static void weft__stale_forget(struct weft__stale_rec *r);
+static void weft__stale_forget(struct weft__worker *w, struct weft__stale_rec *r);
 
 static struct weft__task *weft__own_pop(struct weft__worker *w) {
   long long j = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) - 1;
   struct weft__task *x = weft__deque_pop(&w->dq);
-  struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
-  if (r->idx == j && r->task) weft__stale_forget(r);
+  if (w->stale_n) {
+    struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
+    if (r->idx == j && r->task) weft__stale_forget(w, r);
+  }
   return x;
 }
 
@@ -710,12 +712,9 @@ static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_
  *   decided by their start word, as any dequeued entry.
  * Only when enough stack is left. */
 
-#define WEFT__INLINE_MIN_STACK (16u * 1024u)
-
 static int weft__stack_room(struct weft__task *self) {
   char *sp = __builtin_frame_address(0);
-  size_t room = (size_t)(sp - self->stack->lo);
-  return room > WEFT__INLINE_MIN_STACK && room > self->stack->size / 4;
+  return sp > self->stack->inline_floor;
 }
 
 /* Pops stale entries (of inlined or cancelled tasks) off the deque's bottom.
@@ -745,6 +744,7 @@ static void weft__drop_stale_slow(struct weft__worker *w) {
  * and dropped); what the batch pop returns is ours and is what was
  * recorded, since no index in it was popped since its record was made. */
 static void weft__drop_stale_clean(struct weft__worker *w) {
+  if (!w->stale_n) return; /* fib: none, ever */
   struct weft__deque *d = &w->dq;
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
   /* A top older than the thieves' last steal only makes us try for
@@ -765,6 +765,7 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
    * every inline run, under the whole recursion below it (512 bytes a level
    * was most of a fib task's stack). */
   size_t n = weft__deque_pop_n(d, k, NULL);
+  w->stale_n -= (unsigned)n;
   for (size_t i = 0; i < n; i++) {
     struct weft__stale_rec *r = &w->stale[(b - 1 - (long long)i) & (WEFT__STALE_RECS - 1)];
     struct weft__task *x = r->task;
@@ -783,9 +784,10 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
 /* A record goes (its index was popped some other way, or its slot is
  * wanted): it keeps nothing but, if the handle was released into it, that
  * reference, which it drops. */
-static void weft__stale_forget(struct weft__stale_rec *r) {
+static void weft__stale_forget(struct weft__worker *w, struct weft__stale_rec *r) {
   struct weft__task *x = r->task;
   r->task = NULL;
+  w->stale_n--;
   if (r->handle) {
     r->handle = 0;
     weft__future_unref(&x->fut);
@@ -906,7 +908,8 @@ static int weft__run_inline(struct weft__worker *w, struct weft__task *self,
   }
   if (idx >= 0) {
     struct weft__stale_rec *r = &w->stale[idx & (WEFT__STALE_RECS - 1)];
-    if (r->task) weft__stale_forget(r); /* an index 64 below, still queued, or stolen */
+    if (r->task) weft__stale_forget(w, r); /* an index 64 below, still queued, or stolen */
+    w->stale_n++;
     /* A join hands its handle's reference to the record at once. */
     *r = (struct weft__stale_rec){idx, c, join};
     /* relaxed: as in weft__rref_park. A join leaves no handle to look. */
@@ -1578,7 +1581,7 @@ static void *weft__worker_main(void *arg) {
   w->live_delta = 0;
   weft__rref_drain(w);
   for (unsigned i = 0; i < WEFT__STALE_RECS; i++) /* stolen entries' records */
-    if (w->stale[i].task) weft__stale_forget(&w->stale[i]);
+    if (w->stale[i].task) weft__stale_forget(w, &w->stale[i]);
   weft__future_drain_quarantine(weft__thread()); /* tasks go to the free list... */
   weft__fl_drain(&w->free_tasks);                 /* ...which is drained here */
   weft__fl_drain(&w->free_nodes);

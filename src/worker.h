@@ -91,6 +91,7 @@ struct weft__worker {
      * record holds that reference too (worker.c, weft__task_release_parked). */
     int handle;
   } stale[WEFT__STALE_RECS];
+  unsigned stale_n; /* records naming a task: with none, pops skip them */
   struct weft__tbuf *tb; /* trace buffer; NULL when not tracing */
   int use_tsc;
   uint64_t trace_seq;    /* ids of tasks spawned here */
