@@ -316,7 +316,10 @@ static inline int weft__task_prepare(struct weft__worker *w, struct weft__task *
   /* acquire: pairs with the CAS that moved the word (and, for a resume,
    * with the wake that queued it). */
   unsigned st = atomic_load_explicit(&t->start, memory_order_acquire);
-  if (WEFT__LIKELY(st == WEFT__T_STARTED)) return 1; /* a suspended task, resuming */
+  /* A suspended task resuming; or one that began as an inline run, whose
+   * spawn entry is gone (two tasks yielding to each other, one of them
+   * first run by its awaiter: every other switch). */
+  if (WEFT__LIKELY(st == WEFT__T_STARTED || st == WEFT__T_INLINED_DROPPED)) return 1;
   return weft__task_prepare_slow(w, t, st);
 }
 
@@ -371,7 +374,8 @@ static int weft__task_prepare_slow(struct weft__worker *w, struct weft__task *t,
  * recorded entries goes through here. */
 static void weft__stale_forget(struct weft__worker *w, struct weft__stale_rec *r);
 
-static struct weft__task *weft__own_pop(struct weft__worker *w) {
+static inline __attribute__((always_inline)) struct weft__task *
+weft__own_pop_inline(struct weft__worker *w) {
   long long j = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) - 1;
   struct weft__task *x = weft__deque_pop(&w->dq);
   if (w->stale_n) {
@@ -381,6 +385,11 @@ static struct weft__task *weft__own_pop(struct weft__worker *w) {
   return x;
 }
 
+/* The same, left to the compiler: inlined into the inline run's pop (every
+ * fib task), kept out of the scheduler's next-task loop, which is
+ * smaller without it (a yield is 10 instructions shorter). */
+static struct weft__task *weft__own_pop(struct weft__worker *w) { return weft__own_pop_inline(w); }
+
 /* Owner: the LIFO slot, then the deque, then the yield queue. */
 static struct weft__task *weft__pop_local(struct weft__worker *w) {
   struct weft__task *t;
@@ -388,7 +397,12 @@ static struct weft__task *weft__pop_local(struct weft__worker *w) {
     w->lifo = NULL;
     return t;
   }
-  if ((t = weft__own_pop(w))) return t;
+  /* An empty deque is the common case between yields: seen here without
+   * a call (weft__deque_pop's own first test; relaxed, as there). */
+  if (atomic_load_explicit(&w->dq.top, memory_order_relaxed) <
+          atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) &&
+      (t = weft__own_pop(w)))
+    return t;
   if ((t = w->yq_head)) {
     w->yq_head = t->next;
     if (!w->yq_head) w->yq_tail = NULL;
@@ -400,7 +414,8 @@ static struct weft__task *weft__pop_local(struct weft__worker *w) {
  * ready to run; or NULL: nothing local, or this is a fairness tick (every
  * 61st), when the scheduler loop must run to look at the injection queue
  * first. Call it once per switch: the tick is consumed by the call. */
-static struct weft__task *weft__local_next(struct weft__worker *w) {
+static inline __attribute__((always_inline)) struct weft__task *
+weft__local_next(struct weft__worker *w) {
   if (++w->tick % WEFT__FAIRNESS_TICK == 0) return NULL;
   struct weft__task *t;
   while ((t = weft__pop_local(w)) && !weft__task_prepare(w, t)) {
@@ -937,7 +952,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
   unsigned expect = WEFT__T_NEW;
   if (b > t && atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
                                     memory_order_relaxed) == c) {
-    struct weft__task *x = weft__own_pop(w);
+    struct weft__task *x = weft__own_pop_inline(w);
     if (x != c) {
       if (x) weft__push_local(w, x);
       return 0; /* a thief took it */
