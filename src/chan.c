@@ -81,6 +81,7 @@ int weft_chan_create(weft_chan **out, size_t capacity, int flags) {
 int weft_chan_destroy(weft_chan *ch) {
   if (!ch) return EINVAL;
   weft__spin_lock(&ch->lock);
+  weft__wq_quiesce(&ch->lock, &ch->recvq); /* a close's batches pause on recvq */
   int busy = !weft__wq_empty(&ch->recvq) || !weft__wq_empty(&ch->sendq);
   weft__spin_unlock(&ch->lock);
   if (busy) return EBUSY;
@@ -315,10 +316,12 @@ int weft_chan_close(weft_chan *ch) {
       weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
     int more = !weft__wq_empty(&ch->recvq) || !weft__wq_empty(&ch->sendq);
+    if (more) weft__wq_batch_pause(&ch->recvq); /* see waitq.h */
     weft__spin_unlock(&ch->lock);
     weft__wakeset_wake(&ws);
     if (!more) return 0;
     weft__spin_lock(&ch->lock);
+    weft__wq_batch_resume(&ch->recvq);
   }
 }
 

@@ -140,16 +140,17 @@ static void weft__wake_all(weft__spin *lock, struct weft__wq *q, int result) {
       x->result = result;
       weft__wakeset_add(&ws, weft__wait_token(x->w));
     }
-    /* Decided under the lock: the primitive is touched again only while
-     * a node it must wake is still queued, which keeps its _destroy at
-     * EBUSY. (Re-locking after a full batch with nothing left let a woken
-     * waiter free the primitive first.) */
+    /* Decided under the lock: back only while a node it must wake is
+     * still queued, and then announced (weft__wq_batch_pause), so that a
+     * destroy waits for us. */
     struct weft__wnode *h = q->head;
     int more = weft__wakeset_full(&ws) && h && (long)(h->seq - limit) < 0;
+    if (more) weft__wq_batch_pause(q);
     weft__spin_unlock(lock);
     weft__wakeset_wake(&ws);
     if (!more) return;
     weft__spin_lock(lock);
+    weft__wq_batch_resume(q);
   }
 }
 
@@ -369,6 +370,7 @@ int weft_cond_create(weft_cond **out) {
 int weft_cond_destroy(weft_cond *c) {
   if (!c) return EINVAL;
   weft__spin_lock(&c->lock);
+  weft__wq_quiesce(&c->lock, &c->q);
   int busy = !weft__wq_empty(&c->q);
   weft__spin_unlock(&c->lock);
   if (busy) return EBUSY;
@@ -537,6 +539,7 @@ int weft_waitgroup_create(weft_waitgroup **out) {
 int weft_waitgroup_destroy(weft_waitgroup *wg) {
   if (!wg) return EINVAL;
   weft__spin_lock(&wg->lock);
+  weft__wq_quiesce(&wg->lock, &wg->q);
   int busy = !weft__wq_empty(&wg->q);
   weft__spin_unlock(&wg->lock);
   if (busy) return EBUSY;
@@ -612,6 +615,7 @@ int weft_event_create(weft_event **out, int flags) {
 int weft_event_destroy(weft_event *e) {
   if (!e) return EINVAL;
   weft__spin_lock(&e->lock);
+  weft__wq_quiesce(&e->lock, &e->q);
   int busy = !weft__wq_empty(&e->q);
   weft__spin_unlock(&e->lock);
   if (busy) return EBUSY;

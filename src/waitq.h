@@ -129,11 +129,38 @@ struct weft__wnode {
 struct weft__wq {
   struct weft__wnode *head, *tail;
   unsigned long seq; /* pushes so far */
+  /* Wakers of all between two batches (weft__wq_batch_pause): they have
+   * released the lock and will take it again. Under the lock. */
+  unsigned wakers;
 };
 
 static inline void weft__wq_init(struct weft__wq *q) {
   q->head = q->tail = NULL;
   q->seq = 0;
+  q->wakers = 0;
+}
+
+/* Waking all of a queue in batches (a condition's broadcast, a wait group
+ * reaching zero, an event's set, a channel's close) releases the
+ * primitive's lock between batches, to wake each batch's tasks without it,
+ * and then takes it again. The waiters still queued at the pause keep the
+ * primitive's _destroy at EBUSY — unless they all leave meanwhile (cancel,
+ * deadline), when a destroy could free the primitive under the waker's
+ * next lock. So a waker that will come back says so, under the lock,
+ * before it releases it, and _destroy waits for none to be between
+ * batches (weft__wq_quiesce). The waker's last touch of the primitive is
+ * then the unlock that ends its last batch. */
+static inline void weft__wq_batch_pause(struct weft__wq *q) { q->wakers++; }
+static inline void weft__wq_batch_resume(struct weft__wq *q) { q->wakers--; }
+
+/* A destroy, with `lock` held: returns with it held and no waker of q
+ * between batches. A waker's pause is as long as waking one batch. */
+static inline void weft__wq_quiesce(weft__spin *lock, const struct weft__wq *q) {
+  while (q->wakers) {
+    weft__spin_unlock(lock);
+    sched_yield();
+    weft__spin_lock(lock);
+  }
 }
 
 /* Under the lock: links n at the tail. */

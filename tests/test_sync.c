@@ -495,6 +495,67 @@ RT_TEST(event, misuse) {
   ASSERT_RC(weft_event_destroy(NULL), EINVAL);
 }
 
+/* A set whose second batch leaves (cancelled) while the setter wakes its
+ * first: the last waiter out destroys the event, and its destroy must
+ * return 0 — after waiting, if need be, for the setter to take the lock
+ * back and finish (waitq.h, weft__wq_batch_pause). 40 waiters: a batch of
+ * 32 and 8 left queued; a thread cancels every waiter as soon as the first
+ * woken one returns. Here about one round in ten finds the second batch
+ * with nobody to wake (all 8 cancelled before the setter's re-lock). A setter
+ * that does not end its pause hangs the destroy (the test's timeout). A
+ * destroy that does not wait for the pause frees the event under the
+ * setter's re-lock only if the setter stalls between its last wake-up
+ * and that re-lock: no round here has been seen to hit that window. */
+#define EVD_N 40
+
+struct evdestroy {
+  weft_event *e;
+  weft_future *tk[EVD_N];
+  atomic_int started, returned, first, destroy_rc, bad;
+};
+
+static void *evd_waiter(void *arg) {
+  struct evdestroy *d = arg;
+  atomic_fetch_add(&d->started, 1);
+  int rc = weft_event_wait(d->e);
+  if (rc != 0 && rc != ECANCELED) atomic_store(&d->bad, rc);
+  if (rc == 0) atomic_store(&d->first, 1);
+  if (atomic_fetch_add(&d->returned, 1) == EVD_N - 1)
+    atomic_store(&d->destroy_rc, weft_event_destroy(d->e));
+  return NULL;
+}
+
+static void *evd_canceller(void *arg) {
+  struct evdestroy *d = arg;
+  while (!atomic_load(&d->first)) {
+  }
+  for (int i = EVD_N; i-- > 0;) weft_cancel(d->tk[i]); /* the last queued first */
+  return NULL;
+}
+
+RT_TEST(event, last_waiter_out_destroys_while_a_set_is_cancelled, .timeout = 120) {
+  weft_runtime *rt = make_rt(2);
+  int rounds = SIZED(300, 100, 40);
+  for (int r = 0; r < rounds; r++) {
+    struct evdestroy d;
+    memset(&d, 0, sizeof d);
+    atomic_store(&d.destroy_rc, -1);
+    ASSERT_RC(weft_event_create(&d.e, 0), 0);
+    for (int i = 0; i < EVD_N; i++) ASSERT_RC(weft_runtime_spawn(rt, evd_waiter, &d, &d.tk[i]), 0);
+    wait_at_least(&d.started, EVD_N);
+    sleep_us(500); /* all queued, most likely */
+    pthread_t c = start_thread(evd_canceller, &d);
+    ASSERT_RC(weft_event_set(d.e), 0);
+    for (int i = 0; i < EVD_N; i++) ASSERT_RC(weft_await(d.tk[i], NULL), 0);
+    pthread_join(c, NULL); /* done cancelling: the handles can go */
+    for (int i = 0; i < EVD_N; i++) ASSERT_RC(weft_future_release(d.tk[i]), 0);
+    cr_assert_eq(atomic_load(&d.bad), 0, "a wait returned %d", atomic_load(&d.bad));
+    cr_assert_eq(atomic_load(&d.destroy_rc), 0, "the last waiter's destroy: %d",
+                 atomic_load(&d.destroy_rc));
+  }
+  ASSERT_RC(weft_runtime_destroy(rt), 0);
+}
+
 /* ---- cancellation ----------------------------------------------------------------------------- */
 
 enum { W_LOCK, W_COND, W_SEM, W_WG, W_EVENT, W_AUTO_EVENT, W_KINDS };

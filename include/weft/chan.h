@@ -79,7 +79,9 @@ WEFT_API int weft_chan_create(weft_chan **out, size_t capacity, int flags);
 /**
  * Frees a channel and drops the values still buffered in it (weft does not
  * own them: drain the channel first if they need freeing).
- * Callable from anywhere, once no other call on `ch` is in progress.
+ * Callable from anywhere, once no other call on `ch` is in progress — but
+ * a receiver that weft_chan_close() woke may destroy the channel while
+ * that close is still returning: the destroy then waits for it.
  * @param ch the channel; freed on success.
  * @return 0; EINVAL if `ch` is NULL; EBUSY if a sender or receiver is
  *         still blocked in it (nothing is freed).

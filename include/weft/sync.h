@@ -45,7 +45,11 @@ WEFT__EXTERN_C_BEGIN
  * is its `_until` twin with #WEFT_NO_DEADLINE.
  *
  * Ownership: each object is created with its `_create` function and freed
- * with its `_destroy`, once no call on it is in progress or can start.
+ * with its `_destroy`, once no call on it is in progress or can start —
+ * with one allowance, as POSIX makes for its condition variables: once
+ * nobody waits any more, a waiter that a broadcast, a wait group's zero or
+ * an event's set woke may destroy the object while that call is still
+ * returning; the destroy then waits (for about one batch of wake-ups).
  * Waiting where waiting is impossible — inside a standalone coroutine
  * (weft_coro) driven on a worker, or in a weft_future_then() callback —
  * fails with EPERM, as weft_await() does.
