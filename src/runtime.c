@@ -78,6 +78,7 @@ int weft_runtime_create(weft_runtime **out, const weft_runtime_config *cfg) {
   weft_runtime *rt = aligned_alloc(WEFT__CACHELINE, sizeof *rt);
   if (!rt) return ENOMEM;
   memset(rt, 0, sizeof *rt);
+  weft__spin_init(&rt->spread_lock);
   rt->nworkers = n;
   rt->stack_size = stack;
   weft__inject_init(&rt->inject);

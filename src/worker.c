@@ -1458,9 +1458,13 @@ static struct weft__task *weft__find_local_or_injected(struct weft__worker *w) {
  * took that long to notice). Only when the workers fit on the CPUs the
  * process may use; the CPUs the others were last seen on are hints, so
  * this is a best effort: one getcpu after each wake-up, and two
- * sched_setaffinity calls when it moves. */
+ * sched_setaffinity calls when it moves. One worker at a time: two woken
+ * together on one CPU would otherwise both see the other there, and both
+ * move, to the same other CPU (seen once with strace at a root's start);
+ * in turn, the second finds the first moved. */
 static void weft__spread(struct weft__worker *w) {
   weft_runtime *rt = w->rt;
+  weft__spin_lock(&rt->spread_lock);
   int cpu = weft__cpu_current();
   for (unsigned i = 0; cpu >= 0 && i < rt->nworkers; i++) {
     struct weft__worker *o = rt->workers[i];
@@ -1472,6 +1476,7 @@ static void weft__spread(struct weft__worker *w) {
     }
   }
   atomic_store_explicit(&w->cpu, cpu, memory_order_relaxed);
+  weft__spin_unlock(&rt->spread_lock);
 }
 
 static struct weft__task *weft__find_work(struct weft__worker *w) {

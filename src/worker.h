@@ -27,6 +27,7 @@
 #include "inject.h"
 #include "park.h"
 #include "slab.h"
+#include "spin.h"
 #include "task.h"
 #include "timer.h"
 #include "trace.h"
@@ -125,6 +126,8 @@ struct weft_runtime {
   struct weft__worker **workers;
   struct weft__inject inject;
   struct weft__park park;
+  /* One worker at a time decides where it runs (worker.c, weft__spread). */
+  weft__spin spread_lock;
 
   /* How many workers are looking for work without sleeping, and how many
    * are parked or about to park: together they decide whether a new task
