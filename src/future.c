@@ -215,16 +215,12 @@ void weft__future_unref(weft_future *f) {
   weft__future_gone(f);
 }
 
-static void weft__future_bury(weft_future *f);
-
-int weft__future_unref2(weft_future *f) {
-  /* The same with two of ours: if they are all there are, no other holder
-   * exists to race with. acquire / acq_rel: as in weft__future_unref. */
-  if (atomic_load_explicit(&f->refs, memory_order_acquire) != 2 &&
-      atomic_fetch_sub_explicit(&f->refs, 2, memory_order_acq_rel) != 2)
-    return 0;
-  weft__future_bury(f);
-  return 1;
+void weft__future_bury_waiters(weft_future *f, struct weft__waiter *list) {
+  while (list && list != WEFT__WAITERS_CLOSED) {
+    struct weft__waiter *n = list->next;
+    list->fire(list, f, 0);
+    list = n;
+  }
 }
 
 /* The last reference has gone: its waiters are told, it reads DEAD. */
@@ -232,12 +228,7 @@ static void weft__future_bury(weft_future *f) {
   /* No reference is left, so nobody can add a waiter any more: a load
    * suffices (acquire: the waiters' contents, published by the release
    * CAS that linked them). */
-  struct weft__waiter *list = atomic_load_explicit(&f->waiters, memory_order_acquire);
-  while (list && list != WEFT__WAITERS_CLOSED) {
-    struct weft__waiter *n = list->next;
-    list->fire(list, f, 0);
-    list = n;
-  }
+  weft__future_bury_waiters(f, atomic_load_explicit(&f->waiters, memory_order_acquire));
   f->magic = WEFT__F_DEAD;
 }
 

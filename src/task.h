@@ -163,10 +163,29 @@ static inline int weft__future_read(const weft_future *f, void **value) {
   return f->err;
 }
 void weft__future_unref(weft_future *f);
+/* Tells the waiters on `list` (f's, taken by whoever dropped its last
+ * reference) that f is gone. */
+void weft__future_bury_waiters(weft_future *f, struct weft__waiter *list);
 /* Drops two references the caller holds (see weft__task_release_parked).
  * 1 if they were the last: f is dead (its waiters told, its magic DEAD)
- * and its memory is the caller's to free (a task's: weft__task_free). */
-int weft__future_unref2(weft_future *f);
+ * and its memory is the caller's to free (a task's: weft__task_free).
+ * Here, not in future.c: it is on every fork-join task's path, and left
+ * to the link-time optimiser it is inlined or not by the weather. */
+static inline int weft__future_unref2(weft_future *f) {
+  /* The same as weft__future_unref with two of ours: if they are all
+   * there are, no other holder exists to race with. acquire / acq_rel: as
+   * there. */
+  if (atomic_load_explicit(&f->refs, memory_order_acquire) != 2 &&
+      atomic_fetch_sub_explicit(&f->refs, 2, memory_order_acq_rel) != 2)
+    return 0;
+  /* No reference is left, so nobody can add a waiter any more: a load
+   * suffices (acquire: the waiters' contents, published by the release
+   * CAS that linked them). */
+  struct weft__waiter *list = atomic_load_explicit(&f->waiters, memory_order_acquire);
+  if (WEFT__UNLIKELY(list != NULL)) weft__future_bury_waiters(f, list);
+  f->magic = WEFT__F_DEAD;
+  return 1;
+}
 /* Drops a reference a handle holder gives up (weft_future_release, for a
  * valid f). */
 void weft__future_drop(weft_future *f);
