@@ -54,10 +54,13 @@
 #include "waitq.h"
 #include "worker.h"
 
+/* A thief's patience with a victim's lone task (weft__steal_any). */
+#define WEFT__LONE_RECHECK_NS 50000L
+#define WEFT__LONE_GRACE_NS 3000u
+
 /* Spinning: rounds of looking for work, with pauses between: about 20-50
  * us in all on current x86, so a worker woken for a burst of spawns stays
  * available (and counted as spinning: no further wake-ups) through it. */
-#define WEFT__LONE_RECHECK_NS 50000L
 #define WEFT__SPIN_ROUNDS 128
 #define WEFT__SPIN_PAUSES 8
 #define WEFT__FAIRNESS_TICK 61
@@ -1375,11 +1378,14 @@ static void weft__node_put(struct weft__task_waiter *n) { weft__fl_put(weft__my_
 /* ---- the scheduler loop ----------------------------------------------------------------- */
 
 /* Steals from a random victim first, then the others. When `patient`, a
- * victim's only task is left alone unless it was already alone there at our
- * previous look (same push count): a task its spawner is about to await —
- * and so run inline, nanoseconds later — is not worth a migration, while a
- * task left waiting behind a long computation is taken on the second look.
- * (Go's runnext plays the same role with a 3 us delay.)
+ * victim's only task is left alone unless it has been alone there, with
+ * the same push count, for WEFT__LONE_GRACE_NS: a task its spawner is
+ * about to await — and so run inline, nanoseconds later — is not worth a
+ * migration, while a task left waiting behind a long computation is taken
+ * soon after. (Go's runnext plays the same role with a 3 us delay.) By
+ * time, not by number of looks: counted in looks, the grace shrank with
+ * every speed-up of the looking loop, and a spawn-and-await loop on two
+ * workers lost a task to the thief ten times as often.
  *
  * Patience never strands a task. A deque's owner is awake whenever its
  * deque is not empty (it pops its own deque before it parks), so a task
@@ -1401,9 +1407,13 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
     if (v == w) continue;
     if (patient && weft__deque_size(&v->dq) == 1) {
       unsigned long long p = atomic_load_explicit(&v->dq.pushes, memory_order_relaxed);
+      uint64_t now = weft__now();
       if (w->lone_victim != v || w->lone_pushes != p) {
         w->lone_victim = v;
         w->lone_pushes = p;
+        w->lone_since = now;
+      }
+      if (now - w->lone_since < WEFT__LONE_GRACE_NS) {
         w->lone_skipped = 1;
         continue;
       }

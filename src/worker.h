@@ -71,9 +71,11 @@ struct weft__worker {
   unsigned index;
   unsigned tick;     /* scheduling decisions taken; every 61st looks at the injector first */
   uint64_t rng;      /* xorshift state for choosing victims */
-  /* The last lone task seen in another deque: (victim, its push count). */
+  /* The last lone task seen in another deque: (victim, its push count),
+   * and since when. */
   struct weft__worker *lone_victim;
   unsigned long long lone_pushes;
+  uint64_t lone_since; /* weft__now() at the first look that saw it */
   int lone_skipped; /* the last look skipped a lone task: look again soon */
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
