@@ -409,7 +409,7 @@ static int weft__await_outside(const struct weft__thread *th, weft_future *f,
 int weft_await_until(weft_future *f, uint64_t deadline, void **value) {
   if (!weft__future_valid(f)) return EINVAL;
   struct weft__thread *th = weft__thread();
-  if (th->worker && th->worker->current) return weft__task_wait_until(th, f, deadline, value);
+  if (th->worker && th->worker->current) return weft__task_wait(th, f, deadline, value, 0);
   return weft__await_outside(th, f, deadline, value);
 }
 
@@ -418,7 +418,7 @@ int weft_await(weft_future *f, void **value) { return weft_await_until(f, WEFT_N
 int weft_join(weft_future *f, void **value) {
   if (!weft__future_valid(f)) return EINVAL;
   struct weft__thread *th = weft__thread();
-  if (th->worker && th->worker->current) return weft__task_join(th, f, value);
+  if (th->worker && th->worker->current) return weft__task_wait(th, f, WEFT_NO_DEADLINE, value, 1);
   int rc = weft__await_outside(th, f, WEFT_NO_DEADLINE, value);
   weft__future_drop(f);
   return rc;

@@ -207,14 +207,13 @@ void weft__task_wake(struct weft__task *t, uint64_t gen);
 void weft__task_free(struct weft__task *t);
 /* Waits in the calling task (th->worker->current) for f, or until the
  * deadline (WEFT_NO_DEADLINE: none); see weft_await_until. With f NULL it
- * sleeps until the deadline (weft_sleep_until). */
+ * sleeps until the deadline (weft_sleep_until). With `join` (f a future,
+ * no deadline: weft_join), it then drops the caller's reference to f,
+ * whatever the wait returned. One function for both, so that each public
+ * call is one frame above the inline run of what it awaits. */
 struct weft__thread;
-int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
-                          void **value);
-/* weft_join in the calling task (th->worker->current): waits for f as
- * weft__task_wait_until without a deadline, then drops the caller's
- * reference to f, whatever the wait returned. */
-int weft__task_join(struct weft__thread *th, weft_future *f, void **value);
+int weft__task_wait(struct weft__thread *th, weft_future *f, uint64_t deadline, void **value,
+                    int join);
 /* Cancels a task (see weft_cancel). */
 int weft__task_cancel(struct weft__task *t);
 

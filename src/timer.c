@@ -151,7 +151,7 @@ size_t weft__timers_expire(struct weft__timers *h, uint64_t now,
 
 int weft_sleep_until(uint64_t deadline) {
   struct weft__thread *th = weft__thread();
-  if (th->worker && th->worker->current) return weft__task_wait_until(th, NULL, deadline, NULL);
+  if (th->worker && th->worker->current) return weft__task_wait(th, NULL, deadline, NULL, 0);
   if (th->worker) return EPERM; /* on a worker, outside any task */
   if (deadline == WEFT_NO_DEADLINE) return EINVAL;
   struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};

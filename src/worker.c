@@ -1008,43 +1008,33 @@ static int weft__wait_prepare(struct weft__task *self, uint64_t *gen);
 static uint64_t weft__wait_switch(struct weft__worker *w, struct weft__await_op *op,
                                   uint64_t awaits);
 
-int weft__task_wait_until(struct weft__thread *th, weft_future *f, uint64_t deadline,
-                          void **value) {
+int weft__task_wait(struct weft__thread *th, weft_future *f, uint64_t deadline, void **value,
+                    int join) {
   struct weft__task *self = th->worker->current;
-  if (weft__cancelled(self)) return ECANCELED;
-  if (f) {
-    if (weft__future_done(f)) { /* no switch; the dependency still goes in the trace */
-      WEFT__TRACE(th->worker, WEFT__TK_JOIN,
-                  weft__as_task(f) && weft__as_task(f)->rt == self->rt
-                      ? weft__as_task(f)->trace_id : 0);
-      return weft_future_result(f, value);
-    }
-    if (&self->fut == f) return EDEADLK;
+  int rc;
+  if (weft__cancelled(self)) {
+    rc = ECANCELED;
+  } else if (f && weft__future_done(f)) { /* no switch; the dependency still goes in the trace */
+    WEFT__TRACE(th->worker, WEFT__TK_JOIN,
+                weft__as_task(f) && weft__as_task(f)->rt == self->rt
+                    ? weft__as_task(f)->trace_id : 0);
+    rc = weft_future_result(f, value);
+  } else if (f && &self->fut == f) {
+    rc = EDEADLK;
+  } else {
+    struct weft__task *ft = f ? weft__as_task(f) : NULL;
+    /* Inline only without a deadline: an inline run cannot be
+     * interrupted. A join's run also reads f and gives its handle up
+     * (weft__run_inline), where its reference can go with the runtime's. */
+    if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft, join, value, &rc))
+      return join ? rc : weft__future_read(f, value); /* settled by the inline run */
+    rc = weft__task_wait_slow(th, self, f, ft, deadline, value);
   }
-  struct weft__task *ft = f ? weft__as_task(f) : NULL;
-  /* Inline only without a deadline: an inline run cannot be interrupted. */
-  int rc;
-  if (ft && deadline == WEFT_NO_DEADLINE && weft__try_inline(th, self, ft, 0, NULL, &rc))
-    return weft__future_read(f, value); /* settled by the inline run */
-  return weft__task_wait_slow(th, self, f, ft, deadline, value);
-}
-
-int weft__task_join(struct weft__thread *th, weft_future *f, void **value) {
-  struct weft__task *self = th->worker->current;
-  struct weft__task *ft = weft__as_task(f);
-  int rc;
-  /* The inline run, where the handle's reference can go with the
-   * runtime's (weft__run_inline); what weft__task_wait_until checks first
-   * is checked here before it. */
-  if (ft && ft != self && !weft__future_done(f) && !weft__cancelled(self) &&
-      weft__try_inline(th, self, ft, 1, value, &rc))
-    return rc;
-  rc = weft__task_wait_until(th, f, WEFT_NO_DEADLINE, value);
-  weft__future_drop(f);
+  if (join) weft__future_drop(f);
   return rc;
 }
 
-/* The wait that switches out. Not inlined into weft__task_wait_until: its
+/* The wait that switches out. Not inlined into weft__task_wait: its
  * timer and await op would sit in the frame of every inline run, under the
  * whole recursion below it. */
 static __attribute__((noinline)) int weft__task_wait_slow(struct weft__thread *th,
