@@ -162,6 +162,13 @@ WEFT_API int weft_future_any(weft_future *const *in, size_t n, weft_future **out
  * Inside a coroutine of a runtime it suspends the coroutine (its worker
  * runs other work) — no switch at all if `f` has already settled. On any
  * other thread it blocks that thread (no spinning) until `f` settles.
+ *
+ * A task of the same runtime that has not started yet is run right here,
+ * on the caller's stack (without a deadline only): the call then returns
+ * when that task's function does, even if the caller is cancelled
+ * meanwhile — the cancel shows at the caller's next wait. A task that
+ * must stay cancellable with its awaiter should be awaited once it has
+ * started, or with a deadline (weft_await_until()).
  * @param f the future or task to wait for; borrowed.
  * @param value receives the value if it resolved; may be NULL.
  * @return 0 if `f` resolved; its error if it failed; ECANCELED if the
