@@ -513,11 +513,16 @@ unsigned weft_sem_value(const weft_sem *s) {
 
 /* ---- wait group ------------------------------------------------------------------------
  *
- * count changes with a CAS (so it never goes below zero). The change that
- * reaches zero then takes the spinlock and wakes every linked waiter. A
- * waiter reads count under the spinlock and links itself only if it is
- * not zero: if its critical section comes first, the zeroing change's
- * later one finds it; if after, it reads zero (or a newer count). */
+ * count changes with a CAS (so it never goes below zero), lock-free —
+ * except the change that reaches zero, which is made under the spinlock,
+ * in the critical section that then wakes every linked waiter. A waiter
+ * reads count under the spinlock and links itself only if it is not zero:
+ * if its critical section comes first, the zeroing one finds it; if
+ * after, it reads zero (or a newer count). Zeroing under the lock matters
+ * twice: a waiter that sees zero without the lock and destroys the group
+ * must wait for that lock (and so for the waker, see weft__wq_quiesce);
+ * and the waker's wake-all takes exactly the waiters linked before the
+ * zero, never one of the group's next round. */
 
 struct weft_waitgroup {
   atomic_long count;
@@ -547,22 +552,37 @@ int weft_waitgroup_destroy(weft_waitgroup *wg) {
   return 0;
 }
 
-int weft_waitgroup_add(weft_waitgroup *wg, long delta) {
-  if (!wg) return EINVAL;
-  long c = atomic_load_explicit(&wg->count, memory_order_relaxed), nc;
+/* One CAS of count by delta, if it stays in range: 0, EINVAL or EOVERFLOW;
+ * 1 if the change would reach zero and `locked` is 0 (the caller takes
+ * the lock and tries again). The new count goes to *nc. */
+static int weft__waitgroup_change(weft_waitgroup *wg, long delta, int locked, long *nc) {
+  long c = atomic_load_explicit(&wg->count, memory_order_relaxed);
   do {
     if (delta < 0 ? c < -delta : c > LONG_MAX - delta) return delta < 0 ? EINVAL : EOVERFLOW;
-    nc = c + delta;
+    *nc = c + delta;
+    if (*nc == 0 && delta != 0 && !locked) return 1;
     /* acq_rel: the decrements form a release sequence that the one
      * reaching zero acquires, so every done()'s work happens-before the
      * waiters it wakes (and the acquire load in weft_waitgroup_wait). */
-  } while (!atomic_compare_exchange_weak_explicit(&wg->count, &c, nc, memory_order_acq_rel,
+  } while (!atomic_compare_exchange_weak_explicit(&wg->count, &c, *nc, memory_order_acq_rel,
                                                   memory_order_relaxed));
-  if (nc == 0 && delta != 0) {
-    weft__spin_lock(&wg->lock);
-    weft__wake_all(&wg->lock, &wg->q, 0);
-  }
   return 0;
+}
+
+int weft_waitgroup_add(weft_waitgroup *wg, long delta) {
+  if (!wg) return EINVAL;
+  long nc;
+  int rc = weft__waitgroup_change(wg, delta, 0, &nc);
+  if (rc != 1) return rc;
+  /* The change to zero (see above). Other changes may land meanwhile:
+   * under the lock it is decided again. */
+  weft__spin_lock(&wg->lock);
+  rc = weft__waitgroup_change(wg, delta, 1, &nc);
+  if (rc == 0 && nc == 0)
+    weft__wake_all(&wg->lock, &wg->q, 0); /* releases the lock */
+  else
+    weft__spin_unlock(&wg->lock);
+  return rc;
 }
 
 int weft_waitgroup_done(weft_waitgroup *wg) { return weft_waitgroup_add(wg, -1); }

@@ -388,6 +388,30 @@ ParameterizedTest(unsigned *workers, waitgroup, add_done_wait_in_rounds, .timeou
   leak_check();
 }
 
+/* A waiter that sees the count reach zero may destroy the group at once,
+ * while the last done() is still returning (sync.h). It was freed under
+ * that done() while the change to zero came before the done() took the
+ * lock (found in review: ASan's heap-use-after-free in weft__wake_all).
+ * Plain threads: one calls done; main polls, then destroys. */
+static void *wg_done_thread(void *arg) {
+  CHECK_RC(weft_waitgroup_done(arg), 0);
+  return NULL;
+}
+
+RT_TEST(waitgroup, destroyed_by_a_waiter_while_done_returns, .timeout = 120) {
+  int rounds = SIZED(20000, 20000, 3000);
+  for (int r = 0; r < rounds; r++) {
+    weft_waitgroup *wg;
+    ASSERT_RC(weft_waitgroup_create(&wg), 0);
+    ASSERT_RC(weft_waitgroup_add(wg, 1), 0);
+    pthread_t t = start_thread(wg_done_thread, wg);
+    while (weft_waitgroup_wait_until(wg, 0) != 0) {
+    }
+    ASSERT_RC(weft_waitgroup_destroy(wg), 0);
+    pthread_join(t, NULL);
+  }
+}
+
 RT_TEST(waitgroup, misuse) {
   weft_waitgroup *wg;
   ASSERT_RC(weft_waitgroup_create(NULL), EINVAL);
