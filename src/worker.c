@@ -1397,13 +1397,21 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
     if (v == w) continue;
     if (patient && weft__deque_size(&v->dq) == 1) {
       unsigned long long p = atomic_load_explicit(&v->dq.pushes, memory_order_relaxed);
-      uint64_t now = weft__now();
       if (w->lone_victim != v || w->lone_pushes != p) {
-        w->lone_victim = v;
-        w->lone_pushes = p;
-        w->lone_since = now;
+        /* One lone task is timed at a time: another victim's, while
+         * still alone with the same push count, keeps the clock (two
+         * victims timed in turn would reset each other for ever). */
+        struct weft__worker *o = w->lone_victim;
+        if (!o || o == v || weft__deque_size(&o->dq) != 1 ||
+            atomic_load_explicit(&o->dq.pushes, memory_order_relaxed) != w->lone_pushes) {
+          w->lone_victim = v;
+          w->lone_pushes = p;
+          w->lone_since = weft__now();
+        }
+        w->lone_skipped = 1;
+        continue;
       }
-      if (now - w->lone_since < WEFT__LONE_GRACE_NS) {
+      if (weft__now() - w->lone_since < WEFT__LONE_GRACE_NS) {
         w->lone_skipped = 1;
         continue;
       }
