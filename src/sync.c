@@ -6,9 +6,10 @@
  * (spin.h) guarding a FIFO wait queue. Waiting is always: link a node under
  * the spinlock, unlock, block — a task switches out, a thread awaits a
  * future (waitq.h has the protocol); waking is: claim the first live node
- * and take its wake token under the spinlock, unlock, wake it. Objects that hand something over (a mutex, a semaphore unit, an
- * auto-reset event) hand it to the claimed waiter directly, so nobody can
- * overtake a waiter: FIFO, no starvation.
+ * and take its wake token under the spinlock, unlock, wake it. Objects
+ * that hand something over (a mutex, a semaphore unit, an auto-reset
+ * event) hand it to the claimed waiter directly, so nobody can overtake a
+ * waiter: FIFO, no starvation.
  */
 #include <errno.h>
 #include <limits.h>
@@ -369,11 +370,7 @@ int weft_cond_create(weft_cond **out) {
 
 int weft_cond_destroy(weft_cond *c) {
   if (!c) return EINVAL;
-  weft__spin_lock(&c->lock);
-  weft__wq_quiesce(&c->lock, &c->q);
-  int busy = !weft__wq_empty(&c->q);
-  weft__spin_unlock(&c->lock);
-  if (busy) return EBUSY;
+  if (weft__wq_busy(&c->lock, &c->q)) return EBUSY;
   free(c);
   return 0;
 }
@@ -453,10 +450,7 @@ int weft_sem_create(weft_sem **out, unsigned initial) {
 
 int weft_sem_destroy(weft_sem *s) {
   if (!s) return EINVAL;
-  weft__spin_lock(&s->lock);
-  int busy = !weft__wq_empty(&s->q);
-  weft__spin_unlock(&s->lock);
-  if (busy) return EBUSY;
+  if (weft__wq_busy(&s->lock, &s->q)) return EBUSY;
   free(s);
   return 0;
 }
@@ -543,11 +537,7 @@ int weft_waitgroup_create(weft_waitgroup **out) {
 
 int weft_waitgroup_destroy(weft_waitgroup *wg) {
   if (!wg) return EINVAL;
-  weft__spin_lock(&wg->lock);
-  weft__wq_quiesce(&wg->lock, &wg->q);
-  int busy = !weft__wq_empty(&wg->q);
-  weft__spin_unlock(&wg->lock);
-  if (busy) return EBUSY;
+  if (weft__wq_busy(&wg->lock, &wg->q)) return EBUSY;
   free(wg);
   return 0;
 }
@@ -634,11 +624,7 @@ int weft_event_create(weft_event **out, int flags) {
 
 int weft_event_destroy(weft_event *e) {
   if (!e) return EINVAL;
-  weft__spin_lock(&e->lock);
-  weft__wq_quiesce(&e->lock, &e->q);
-  int busy = !weft__wq_empty(&e->q);
-  weft__spin_unlock(&e->lock);
-  if (busy) return EBUSY;
+  if (weft__wq_busy(&e->lock, &e->q)) return EBUSY;
   free(e);
   return 0;
 }

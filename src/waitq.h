@@ -238,6 +238,17 @@ static inline struct weft__wnode *weft__wq_take(struct weft__wq *q) {
  * count: this is a hint, not a promise). */
 static inline int weft__wq_empty(const struct weft__wq *q) { return q->head == NULL; }
 
+/* A one-queue primitive's destroy: 1 if somebody still waits in q
+ * (EBUSY), else 0 and the primitive may be freed — nobody waits and no
+ * wake-all is between batches. Takes and releases `lock`. */
+static inline int weft__wq_busy(weft__spin *lock, struct weft__wq *q) {
+  weft__spin_lock(lock);
+  weft__wq_quiesce(lock, q);
+  int busy = !weft__wq_empty(q);
+  weft__spin_unlock(lock);
+  return busy;
+}
+
 /* Whether a wait until `deadline` would time out at once. Reads the clock
  * only for a real deadline: untimed waits pay nothing for it. */
 static inline int weft__deadline_passed(uint64_t deadline) {
