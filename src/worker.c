@@ -905,22 +905,24 @@ static int weft__run_inline(struct weft__worker *w, struct weft__task *self,
   w->current = self;
   c->stack = NULL;
   /* A join reads c now, while its handle still holds it; and nobody but
-   * the two references below can free it before. */
+   * the two references below can free it before. `handle`: the join's
+   * reference, still to be given up. */
   int rc = join ? weft__future_read(&c->fut, value) : 0;
+  int handle = join;
   if (popped) { /* the runtime's reference, ours since the pop */
     if (!clean) {
       weft__future_unref(&c->fut);
-    } else if (!join) {
+    } else if (!handle) {
       weft__rref_park(w, c);
     } else {
       /* The handle's and the runtime's, both ours: as the parked pair in
        * weft__task_release_parked, without parking. */
       if (weft__future_unref2(&c->fut)) weft__fl_put(&w->free_tasks, c);
-      join = 0;
+      handle = 0;
     }
   }
   if (!clean) {
-    if (join) weft__future_unref(&c->fut); /* never parked: see rref */
+    if (handle) weft__future_unref(&c->fut); /* never parked: see rref */
     weft__drop_stale_slow(w); /* c suspended */
     return rc;
   }
@@ -929,12 +931,12 @@ static int weft__run_inline(struct weft__worker *w, struct weft__task *self,
     if (r->task) weft__stale_forget(w, r); /* an index 64 below, still queued, or stolen */
     w->stale_n++;
     /* A join hands its handle's reference to the record at once. */
-    *r = (struct weft__stale_rec){idx, c, join};
+    *r = (struct weft__stale_rec){idx, c, handle};
     /* relaxed: as in weft__rref_park. A join leaves no handle to look. */
-    if (!join) atomic_store_explicit(&c->rref, w, memory_order_relaxed);
-    join = 0;
+    if (!handle) atomic_store_explicit(&c->rref, w, memory_order_relaxed);
+    handle = 0;
   }
-  if (join) weft__future_unref(&c->fut); /* its entry is elsewhere: an RMW */
+  if (handle) weft__future_unref(&c->fut); /* its entry is elsewhere: an RMW */
   weft__drop_stale_clean(w);
   return rc;
 }
