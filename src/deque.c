@@ -17,14 +17,64 @@
  * x86 both are plain moves; on Arm they are cheap). The fences that order
  * bottom against top are kept as in the paper: TSan does not need to see
  * them, since every access they order is atomic.
+ *
+ * Leases: the owner's fence made asymmetric. The paper's fence pair keeps
+ * an owner popping index b (its store of bottom = b, then its read of top)
+ * and a thief taking index t == b (its read of top, then of bottom) from
+ * both missing the other. Here the owner's fence is only a compiler
+ * barrier unless it reads a lease count above zero, and a thief takes a
+ * lease before it steals: it bumps the count, then issues the heavy half
+ * of an asymmetric fence (membar.h), which makes every running thread of
+ * the process execute a full barrier at some point B of its instruction
+ * stream before the call returns. Take any pop of the owner's and B:
+ * - its store of bottom comes after B: then so does its read of the lease
+ *   count (after the store, in program order), which sees the bump (made
+ *   before B). It fences, and it and the thief's steals are the paper's.
+ * - its store of bottom comes before B: the thief reads bottom after its
+ *   heavy fence, so it sees this pop's bottom (or a later one), never the
+ *   index being popped as one it may take. Whatever top the pop reads,
+ *   that thief does not take its element.
+ * A lease given back (a release decrement) leaves nothing behind: an
+ * unfenced pop that reads the count at zero (acquire) reads top no older
+ * than that thief's last steal. The owner's own steals (its spill) need no
+ * lease: they do not race its pops, and race thieves by the CAS on top.
+ * Without membarrier (old kernels, Valgrind) both halves are full fences,
+ * as in the paper.
  */
 #include "deque.h"
+
+#include "membar.h"
+
+/* The owner's half: between its store of bottom and its read of top. */
+static inline void weft__deque_owner_fence(struct weft__deque *d) {
+  /* Compiler order: the count is read after the store of bottom (see the
+   * file comment's first case). */
+  atomic_signal_fence(memory_order_seq_cst);
+  /* acquire: pairs with the release decrement of a lease given back, so
+   * that top below is read no older than that thief's last steal. */
+  if (!weft__membar_asym || atomic_load_explicit(&d->leases, memory_order_acquire) != 0)
+    /* seq_cst fence: the paper's; pairs with the fence in steal. */
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void weft__deque_lease(struct weft__deque *d) {
+  /* relaxed: the heavy fence below publishes it to every pop after B. */
+  atomic_fetch_add_explicit(&d->leases, 1, memory_order_relaxed);
+  weft__membar_heavy();
+}
+
+void weft__deque_unlease(struct weft__deque *d) {
+  /* release: our steals (their CAS on top) happen-before any pop that
+   * reads the count at zero and so skips its fence. */
+  atomic_fetch_sub_explicit(&d->leases, 1, memory_order_release);
+}
 
 void weft__deque_init(struct weft__deque *d, int solo) {
   d->solo = solo;
   atomic_init(&d->top, 0);
   atomic_init(&d->bottom, 0);
   atomic_init(&d->pushes, 0);
+  atomic_init(&d->leases, 0);
   /* The slots are not touched: a slot is only read at an index in
    * [top, bottom), which a push wrote first (release), and leaving them
    * alone keeps a worker's 32 KiB of slots out of memory until used. */
@@ -60,12 +110,13 @@ void *weft__deque_pop(struct weft__deque *d) {
      * taking the last element leaves top == bottom: empty. */
     return atomic_load_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
   }
-  /* seq_cst fence: the store of bottom must be visible before we read top.
-   * Pairs with the fence in steal between reading top and bottom: of an
-   * owner taking index b and a thief taking index t == b, at least one sees
-   * the other's claim, so both cannot take the last element without the CAS
+  /* The store of bottom must be visible before we read top. Pairs with the
+   * fence in steal between reading top and bottom (while a lease is held;
+   * else with the lease's heavy fence: see the file comment): of an owner
+   * taking index b and a thief taking index t == b, at least one sees the
+   * other's claim, so both cannot take the last element without the CAS
    * below deciding between them. */
-  atomic_thread_fence(memory_order_seq_cst);
+  weft__deque_owner_fence(d);
   long long t = atomic_load_explicit(&d->top, memory_order_relaxed);
   void *x = NULL;
   if (t <= b) {
@@ -91,13 +142,13 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   atomic_store_explicit(&d->bottom, nb, memory_order_relaxed);
   /* A solo deque has no thief: k <= the size, so [nb, b) is ours. */
   if (!d->solo) {
-    /* seq_cst fence: as in pop, the store of bottom is visible before we
-     * read top. A thief that claims index i read bottom > i: after this
-     * fence it reads nb or less, so it claims below nb; before it, it read
-     * top before that too, so i <= the top we read next. Hence if that top
-     * is below nb, no thief can ever take an index in [nb, b): they are
-     * all ours. */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* As in pop, the store of bottom is visible before we read top. A
+     * thief that claims index i read bottom > i: after this fence (or its
+     * lease's heavy fence, which is the same argument) it reads nb or less,
+     * so it claims below nb; before it, it read top before that too, so
+     * i <= the top we read next. Hence if that top is below nb, no thief
+     * can ever take an index in [nb, b): they are all ours. */
+    weft__deque_owner_fence(d);
     if (atomic_load_explicit(&d->top, memory_order_relaxed) >= nb) {
       /* Thieves are at our range: put bottom back (as pop's empty case
        * does; thieves that took indices meanwhile moved top past them) and
@@ -120,7 +171,8 @@ void *weft__deque_steal(struct weft__deque *d) {
    * that the slot we read is not older than the top we read. */
   long long t = atomic_load_explicit(&d->top, memory_order_acquire);
   /* seq_cst fence: read top before bottom, ordered against the owner's
-   * store of bottom and fence in pop (see there). */
+   * store of bottom and fence in pop (see there), which our caller's lease
+   * makes the owner issue (see the file comment). */
   atomic_thread_fence(memory_order_seq_cst);
   /* acquire: pairs with the release store of bottom in push, so the slot
    * write for every index below bottom is visible. */

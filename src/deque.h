@@ -6,6 +6,15 @@
  * tree) with one CAS. Names say who may call: weft__deque_push/_pop are
  * owner-only, weft__deque_steal is for any thread.
  *
+ * The owner's pop is fence-free while no thief holds a lease on the deque.
+ * Chase–Lev orders the owner's store of bottom before its read of top with
+ * a seq_cst fence, paired with one in steal: most of a pop's cost, paid by
+ * every fork-join child although thieves come rarely (fib(30) at two
+ * workers: 1.3 million pops, about 20 steals). Here a thief first takes a
+ * lease (weft__deque_lease: a count bumped, then the heavy half of an
+ * asymmetric fence, membar.h), and the owner fences only while the count is
+ * nonzero. See deque.c for why that is enough.
+ *
  * Fixed capacity, no growth: when full, weft__deque_push fails and the
  * worker moves half of the deque to the runtime's injection queue (as Go and
  * Tokio do). That keeps the buffer from ever being replaced, so a steal can
@@ -26,6 +35,9 @@
 struct weft__deque {
   /* top is written by thieves (CAS) and the owner (last element): its own line. */
   _Alignas(WEFT__CACHELINE) atomic_llong top;
+  /* Leases held by thieves (weft__deque_lease): the owner fences its pops
+   * only while nonzero. On top's line: the pop reads top anyway. */
+  atomic_uint leases;
   /* bottom is written only by the owner, read by thieves. Signed: an empty
    * pop at 0 makes it -1 for a moment, which must compare as less than top. */
   _Alignas(WEFT__CACHELINE) atomic_llong bottom;
@@ -56,9 +68,21 @@ void *weft__deque_pop(struct weft__deque *d);
  * it read): no k-sized array on its stack. */
 size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out);
 
-/* Any thread. The oldest element; NULL if empty or if the take lost a race
- * (to the owner or another thief): callers treat both as "try elsewhere". */
+/* Any thread that holds a lease on d, and its owner. The oldest element;
+ * NULL if empty or if the take lost a race (to the owner or another thief):
+ * callers treat both as "try elsewhere". */
 void *weft__deque_steal(struct weft__deque *d);
+
+/* Any thread but the owner, before its first steal from d: from the moment
+ * it returns, every pop of d orders against this thread's steals. About
+ * 8 us (a membarrier system call, which interrupts the process's running
+ * threads), so a thief keeps its lease while it goes on stealing and gives
+ * it back (weft__deque_unlease) when it has work of its own or sleeps:
+ * while a lease is held, each pop pays a fence. */
+void weft__deque_lease(struct weft__deque *d);
+
+/* The thread that took the lease, after its last steal under it. */
+void weft__deque_unlease(struct weft__deque *d);
 
 /* Any thread; a snapshot, possibly stale by the time it returns. */
 static inline long long weft__deque_size(struct weft__deque *d) {

@@ -65,6 +65,10 @@
 #define WEFT__SPIN_PAUSES 8
 #define WEFT__FAIRNESS_TICK 61
 
+/* A thief gives its steal lease back after this many pushes of its own
+ * (weft__lease_for). */
+#define WEFT__LEASE_PUSHES 64
+
 struct weft__worker *weft__worker_current(void) { return weft__thread()->worker; }
 
 struct weft__task *weft__task_self(void) {
@@ -146,6 +150,41 @@ static void weft__inject_one(weft_runtime *rt, struct weft__task *t) {
   while (weft__inject_push(&rt->inject, &t, 1) != 0) sched_yield();
 }
 
+/* ---- steal leases ----------------------------------------------------------------
+ *
+ * A thief steals only under a lease on its victim's deque (deque.h): the
+ * victim's pops pay a fence while it is held, and taking one costs the
+ * thief a membarrier call (about 8 us here) and interrupts every running
+ * worker. So a lease is taken only for a steal that can succeed (the
+ * victim's deque looks non-empty and is not a lone task in its grace), and
+ * kept while the thief goes on stealing: a worker that lives on stolen
+ * trivial tasks (spawn-N at two workers, a spawn-and-await loop) takes one
+ * lease, not one a steal. It goes back when the thief has work of its own
+ * to pop — WEFT__LEASE_PUSHES tasks spawned or taken from the injection
+ * queue since it last stole (a stolen fork-join subtree spawns at once,
+ * and its victim should not fence for as long as that subtree runs; a
+ * task that wakes another and steals again keeps it) — when the thief
+ * sleeps, when it steals from another victim, and when it stops. */
+static void weft__lease_drop(struct weft__worker *w) {
+  weft__deque_unlease(w->lease);
+  w->lease = NULL;
+}
+
+static void weft__lease_for(struct weft__worker *w, struct weft__deque *d) {
+  w->lease_pushes = 0;
+  if (w->lease == d) return;
+  if (w->lease) weft__lease_drop(w);
+  weft__deque_lease(d);
+  w->lease = d;
+}
+
+/* `n` tasks pushed to w's own deque: a multi-worker runtime's spawns and
+ * injected batches (a one-worker runtime's worker never holds a lease). */
+static inline void weft__lease_pushed(struct weft__worker *w, unsigned n) {
+  if (WEFT__UNLIKELY(w->lease != NULL) && (w->lease_pushes += n) > WEFT__LEASE_PUSHES)
+    weft__lease_drop(w);
+}
+
 static void weft__push_local(struct weft__worker *w, struct weft__task *t) {
   if (weft__deque_push(&w->dq, t) != 0) {
     weft__spill(w);
@@ -158,7 +197,10 @@ int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__tas
     /* Before the push publishes the task (a thief may run it at once). */
     t->qidx = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
     weft__push_local(w, t);
-    if (rt->nworkers > 1) weft__notify(rt);
+    if (rt->nworkers > 1) {
+      weft__lease_pushed(w, 1);
+      weft__notify(rt);
+    }
   } else {
     if (weft__inject_push(&rt->inject, &t, 1) != 0) return ENOMEM;
     weft__notify(rt);
@@ -1418,6 +1460,8 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
         continue;
       }
     }
+    if (weft__deque_size(&v->dq) == 0) continue; /* no lease for nothing */
+    weft__lease_for(w, &v->dq);
     struct weft__task *t = weft__deque_steal(&v->dq);
     if (t) {
       w->lone_victim = NULL;
@@ -1444,7 +1488,10 @@ static struct weft__task *weft__take_injected(struct weft__worker *w) {
                         atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + n,
                         memory_order_relaxed);
   for (size_t i = n; i-- > 1;) weft__push_local(w, batch[i]); /* batch[1] ends on top of the bottom */
-  if (n > 1 && w->rt->nworkers > 1) weft__notify(w->rt);
+  if (n > 1 && w->rt->nworkers > 1) {
+    weft__lease_pushed(w, (unsigned)n - 1);
+    weft__notify(w->rt);
+  }
   return batch[0];
 }
 
@@ -1562,6 +1609,7 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     }
     /* release: the flushed live count is visible to the destroyer that
      * reads an odd park_gen (acquire). */
+    if (w->lease) weft__lease_drop(w); /* a sleeper's lease only costs its victim */
     WEFT__COUNT(w, parks);
     WEFT__TRACE(w, WEFT__TK_PARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);
@@ -1609,6 +1657,7 @@ static void *weft__worker_main(void *arg) {
   }
   if (w->live_delta) atomic_fetch_add_explicit(&w->rt->live, w->live_delta, memory_order_relaxed);
   w->live_delta = 0;
+  if (w->lease) weft__lease_drop(w);
   weft__rref_drain(w);
   for (unsigned i = 0; i < WEFT__STALE_RECS; i++) /* stolen entries' records */
     if (w->stale[i].task) weft__stale_forget(w, &w->stale[i]);

@@ -77,6 +77,11 @@ struct weft__worker {
   unsigned long long lone_pushes;
   uint64_t lone_since; /* weft__now() at the first look that saw it */
   int lone_skipped; /* the last look skipped a lone task: look again soon */
+  /* The deque this worker holds a steal lease on (deque.h), or NULL, and
+   * how many tasks it has pushed to its own deque since it stole under it
+   * (worker.c, weft__lease_for). */
+  struct weft__deque *lease;
+  unsigned lease_pushes;
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
   /* Runtime references of tasks run inline after a pop, not yet dropped

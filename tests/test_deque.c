@@ -4,7 +4,10 @@
  * indices far from zero. Stress validators: one owner pushing and popping
  * (a seeded random mix), several thieves stealing; every item is taken
  * exactly once, the owner's pops return exactly what LIFO order says, and
- * each thief's steals come in push order. Nothing here measures time. */
+ * each thief's steals come in push order. Thieves steal under leases
+ * (deque.h) that they take and give back at random, so that with
+ * membarrier the owner's pops run both fence-free and fenced, and cross
+ * every lease edge. Nothing here measures time. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -19,6 +22,7 @@
 #include <criterion/parameterized.h>
 
 #include "deque.h"
+#include "membar.h"
 #include "support.h"
 
 #define CAP WEFT__DEQUE_CAP
@@ -190,6 +194,37 @@ Test(deque, indices_far_from_zero, .timeout = 120) {
 
 /* ---- one owner, several thieves ------------------------------------------------------------ */
 
+/* A thief's lease on the deque, held for a random number of steal
+ * attempts (up to 512: a few thousand membarrier calls in a whole test),
+ * then given back. */
+struct lease_cycle {
+  struct weft__deque *d;
+  uint64_t s;
+  long left; /* attempts left under the lease held; 0: none held */
+};
+
+static void *lease_steal(struct lease_cycle *lc) {
+  if (lc->left == 0) {
+    weft__deque_lease(lc->d);
+    lc->left = 1 + (long)(rng_next(&lc->s) % 512);
+  }
+  void *x = weft__deque_steal(lc->d);
+  if (--lc->left == 0) weft__deque_unlease(lc->d);
+  return x;
+}
+
+static void lease_end(struct lease_cycle *lc) {
+  if (lc->left) weft__deque_unlease(lc->d);
+  lc->left = 0;
+}
+
+/* The fence-free pops are only tested where membarrier works; say so when
+ * it does not (the pops then always fence). */
+static void stress_init(void) {
+  weft__membar_init();
+  if (!weft__membar_asym) cr_log_warn("no membarrier here: the owner's pops always fence");
+}
+
 #define THIEVES 3
 
 struct stress {
@@ -202,6 +237,7 @@ struct stress {
   atomic_long stolen;
   atomic_long popped;
   atomic_long full_pushes;
+  atomic_uint thief_seq; /* each thief's lease seed */
 };
 
 static void take(struct stress *st, void *x, const char *who) {
@@ -275,8 +311,9 @@ static void *thief_main(void *arg) {
   struct stress *st = arg;
   uintptr_t last = 0;
   long n = 0, misses = 0;
+  struct lease_cycle lc = {st->d, st->seed + 1 + atomic_fetch_add(&st->thief_seq, 1), 0};
   for (;;) {
-    void *x = weft__deque_steal(st->d);
+    void *x = lease_steal(&lc);
     if (x) {
       /* The deque holds items in push order from top to bottom, and new
        * items are always newer: one thief's steals only ever increase. */
@@ -290,6 +327,7 @@ static void *thief_main(void *arg) {
     if (atomic_load(&st->owner_done) && weft__deque_size(st->d) == 0) break;
     if (++misses % 1024 == 0) sched_yield(); /* let the owner run on a busy machine */
   }
+  lease_end(&lc);
   atomic_fetch_add(&st->stolen, n);
   return NULL;
 }
@@ -299,6 +337,7 @@ ParameterizedTestParameters(deque_stress, owner_and_thieves) {
   return cr_make_param_array(int, modes, 3);
 }
 ParameterizedTest(int *mode, deque_stress, owner_and_thieves, .timeout = 180) {
+  stress_init();
   struct stress st;
   memset(&st, 0, sizeof st);
   st.d = new_deque();
@@ -341,21 +380,25 @@ struct last_fight {
   atomic_uchar *taken;
   atomic_int done;
   atomic_long owner_won;
+  atomic_uint thief_seq;
 };
 
 static void *last_thief(void *arg) {
   struct last_fight *lf = arg;
+  struct lease_cycle lc = {lf->d, lf->seed + 1 + atomic_fetch_add(&lf->thief_seq, 1), 0};
   while (!atomic_load(&lf->done)) {
-    void *x = weft__deque_steal(lf->d);
+    void *x = lease_steal(&lc);
     if (x) {
       unsigned char b = atomic_fetch_add(&lf->taken[KEY(x)], 1);
       CHECK(b == 0, "seed %#llx: item %lu taken twice", (unsigned long long)lf->seed, (unsigned long)KEY(x));
     }
   }
+  lease_end(&lc);
   return NULL;
 }
 
 Test(deque_stress, fight_for_the_last_element, .timeout = 180) {
+  stress_init();
   struct last_fight lf;
   memset(&lf, 0, sizeof lf);
   lf.d = new_deque();
