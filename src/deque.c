@@ -8,7 +8,8 @@
  * one party whose CAS on top moved it past that index, or by the owner's pop
  * when more than one element remains (then no thief can reach index b: a
  * thief reaching it would have to read bottom > b after the owner's seq_cst
- * fence published bottom = b, which the fence pair below forbids).
+ * fence, or its own lease's heavy fence, published bottom = b, which the
+ * fence pair below forbids).
  *
  * Two changes from the paper, both for ThreadSanitizer, which does not
  * model stand-alone fences: the slot store in push is a release store and
@@ -43,6 +44,8 @@
  */
 #include "deque.h"
 
+#include <stdlib.h>
+
 #include "membar.h"
 
 /* The owner's half: between its store of bottom and its read of top. */
@@ -66,7 +69,10 @@ void weft__deque_lease(struct weft__deque *d) {
 void weft__deque_unlease(struct weft__deque *d) {
   /* release: our steals (their CAS on top) happen-before any pop that
    * reads the count at zero and so skips its fence. */
-  atomic_fetch_sub_explicit(&d->leases, 1, memory_order_release);
+  unsigned old = atomic_fetch_sub_explicit(&d->leases, 1, memory_order_release);
+  /* A lease given back twice would let pops skip their fence while
+   * another thief steals: stop here rather than race. */
+  if (old == 0) abort();
 }
 
 void weft__deque_init(struct weft__deque *d, int solo) {
@@ -111,8 +117,9 @@ void *weft__deque_pop(struct weft__deque *d) {
     return atomic_load_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
   }
   /* The store of bottom must be visible before we read top. Pairs with the
-   * fence in steal between reading top and bottom (while a lease is held;
-   * else with the lease's heavy fence: see the file comment): of an owner
+   * fence in steal between reading top and bottom if this pop sees the
+   * thief's lease; a pop that does not is covered by that lease's heavy
+   * fence (see the file comment). Either way, of an owner
    * taking index b and a thief taking index t == b, at least one sees the
    * other's claim, so both cannot take the last element without the CAS
    * below deciding between them. */
@@ -171,8 +178,9 @@ void *weft__deque_steal(struct weft__deque *d) {
    * that the slot we read is not older than the top we read. */
   long long t = atomic_load_explicit(&d->top, memory_order_acquire);
   /* seq_cst fence: read top before bottom, ordered against the owner's
-   * store of bottom and fence in pop (see there), which our caller's lease
-   * makes the owner issue (see the file comment). */
+   * store of bottom and fence in pop (see there), which every pop after
+   * our caller's lease was taken issues (see the file comment). The owner's
+   * own steals (no lease) do not race its pops. */
   atomic_thread_fence(memory_order_seq_cst);
   /* acquire: pairs with the release store of bottom in push, so the slot
    * write for every index below bottom is visible. */

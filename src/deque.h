@@ -4,7 +4,8 @@
  * runs next, while its stack and data are hot); thieves take from the top
  * (FIFO: the oldest task, usually the biggest piece of a divide-and-conquer
  * tree) with one CAS. Names say who may call: weft__deque_push/_pop are
- * owner-only, weft__deque_steal is for any thread.
+ * owner-only, weft__deque_steal is for a thread holding a lease on the deque
+ * (or the owner).
  *
  * The owner's pop is fence-free while no thief holds a lease on the deque.
  * Chase–Lev orders the owner's store of bottom before its read of top with

@@ -3,6 +3,9 @@
 
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,6 +29,19 @@ void weft__membar_init(void) { pthread_once(&weft__membar_once, weft__membar_pro
 void weft__membar_heavy(void) {
   atomic_thread_fence(memory_order_seq_cst);
 #ifdef SYS_membarrier
-  if (weft__membar_asym) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  if (!weft__membar_asym) return;
+  /* The light sides have already skipped their fences on the promise of
+   * this one: there is no going back to symmetric fences, so a failure
+   * (ENOMEM, when the kernel cannot allocate its CPU mask) is retried, and
+   * one that lasts ends the process rather than let a race through. */
+  for (int tries = 0; syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0;
+       tries++) {
+    if (tries == 1000) {
+      fputs("weft: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) keeps failing; aborting\n",
+            stderr);
+      abort();
+    }
+    sched_yield();
+  }
 #endif
 }

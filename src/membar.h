@@ -15,7 +15,9 @@
  * - a notifier publishing work / a worker going to sleep (worker.c);
  * - an inline-run task's settle / a waiter added to it (future.c);
  * - a one-worker runtime's plain claim of a task's start / a cancel, or a
- *   waiter added, from another thread (worker.c, "Plain claims").
+ *   waiter added, from another thread (worker.c, "Plain claims");
+ * - a deque owner's pop / a thief taking a steal lease on that deque
+ *   (deque.c; the owner's half there also reads the lease count).
  */
 #ifndef WEFT_MEMBAR_H
 #define WEFT_MEMBAR_H

@@ -65,9 +65,9 @@
 #define WEFT__SPIN_PAUSES 8
 #define WEFT__FAIRNESS_TICK 61
 
-/* A thief gives its steal lease back after this many pushes of its own
+/* A thief gives its steal lease back after this many tasks of its own
  * (weft__lease_for). */
-#define WEFT__LEASE_PUSHES 64
+#define WEFT__LEASE_OWN 64
 
 struct weft__worker *weft__worker_current(void) { return weft__thread()->worker; }
 
@@ -160,28 +160,32 @@ static void weft__inject_one(weft_runtime *rt, struct weft__task *t) {
  * kept while the thief goes on stealing: a worker that lives on stolen
  * trivial tasks (spawn-N at two workers, a spawn-and-await loop) takes one
  * lease, not one a steal. It goes back when the thief has work of its own
- * to pop — WEFT__LEASE_PUSHES tasks spawned or taken from the injection
- * queue since it last stole (a stolen fork-join subtree spawns at once,
- * and its victim should not fence for as long as that subtree runs; a
- * task that wakes another and steals again keeps it) — when the thief
- * sleeps, when it steals from another victim, and when it stops. */
+ * — WEFT__LEASE_OWN tasks spawned, taken from the injection queue, or
+ * found in its own queues by its scheduler loop since it last looked to
+ * steal (a stolen fork-join subtree spawns at once, and its victim should
+ * not fence for as long as that subtree runs; a task that wakes another
+ * and steals again keeps it) — when the thief sleeps, when it steals from
+ * another victim, and when it stops. A thief that runs one long stolen
+ * task that spawns nothing keeps its lease until it comes back: its
+ * victim's pops fence meanwhile, as every pop did before leases. */
 static void weft__lease_drop(struct weft__worker *w) {
   weft__deque_unlease(w->lease);
   w->lease = NULL;
 }
 
 static void weft__lease_for(struct weft__worker *w, struct weft__deque *d) {
-  w->lease_pushes = 0;
+  w->lease_own = 0;
   if (w->lease == d) return;
   if (w->lease) weft__lease_drop(w);
   weft__deque_lease(d);
   w->lease = d;
 }
 
-/* `n` tasks pushed to w's own deque: a multi-worker runtime's spawns and
- * injected batches (a one-worker runtime's worker never holds a lease). */
-static inline void weft__lease_pushed(struct weft__worker *w, unsigned n) {
-  if (WEFT__UNLIKELY(w->lease != NULL) && (w->lease_pushes += n) > WEFT__LEASE_PUSHES)
+/* `n` tasks of w's own: a multi-worker runtime's spawns, injected batches,
+ * and what its scheduler loop finds at home (a one-worker runtime's worker
+ * never holds a lease). */
+static inline void weft__lease_own(struct weft__worker *w, unsigned n) {
+  if (WEFT__UNLIKELY(w->lease != NULL) && (w->lease_own += n) >= WEFT__LEASE_OWN)
     weft__lease_drop(w);
 }
 
@@ -198,7 +202,7 @@ int weft__task_submit(struct weft__worker *w, weft_runtime *rt, struct weft__tas
     t->qidx = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
     weft__push_local(w, t);
     if (rt->nworkers > 1) {
-      weft__lease_pushed(w, 1);
+      weft__lease_own(w, 1);
       weft__notify(rt);
     }
   } else {
@@ -1489,7 +1493,7 @@ static struct weft__task *weft__take_injected(struct weft__worker *w) {
                         memory_order_relaxed);
   for (size_t i = n; i-- > 1;) weft__push_local(w, batch[i]); /* batch[1] ends on top of the bottom */
   if (n > 1 && w->rt->nworkers > 1) {
-    weft__lease_pushed(w, (unsigned)n - 1);
+    weft__lease_own(w, (unsigned)n - 1);
     weft__notify(w->rt);
   }
   return batch[0];
@@ -1543,7 +1547,10 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
     uint64_t now = 0;
     weft__timers_run(w, 0, &now);
     struct weft__task *t = weft__find_local_or_injected(w);
-    if (!t) t = weft__steal_any(w, 1);
+    if (t)
+      weft__lease_own(w, 1);
+    else
+      t = weft__steal_any(w, 1);
     if (t) {
       /* Woken and found work: there may be more, whose notifies were
        * skipped while our wake-up was pending — pass it on. */
@@ -1607,9 +1614,9 @@ static struct weft__task *weft__find_work(struct weft__worker *w) {
       if (t) weft__notify(rt); /* as a woken worker would (see above) */
       return t;
     }
+    if (w->lease) weft__lease_drop(w); /* a sleeper's lease only costs its victim */
     /* release: the flushed live count is visible to the destroyer that
      * reads an odd park_gen (acquire). */
-    if (w->lease) weft__lease_drop(w); /* a sleeper's lease only costs its victim */
     WEFT__COUNT(w, parks);
     WEFT__TRACE(w, WEFT__TK_PARK, 0);
     atomic_fetch_add_explicit(&w->park_gen, 1, memory_order_release);

@@ -78,10 +78,10 @@ struct weft__worker {
   uint64_t lone_since; /* weft__now() at the first look that saw it */
   int lone_skipped; /* the last look skipped a lone task: look again soon */
   /* The deque this worker holds a steal lease on (deque.h), or NULL, and
-   * how many tasks it has pushed to its own deque since it stole under it
+   * how many tasks of its own it has had since it last looked to steal
    * (worker.c, weft__lease_for). */
   struct weft__deque *lease;
-  unsigned lease_pushes;
+  unsigned lease_own;
   long live_delta;   /* tasks spawned minus finished here, not yet added to rt->live */
   struct weft__freelist free_tasks, free_nodes;
   /* Runtime references of tasks run inline after a pop, not yet dropped
