@@ -302,17 +302,17 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
  * left in them.
  *
  * The owner, claiming c (weft__claim):       a canceller of t on another thread
- *   O1 claiming = c                          C1 cancelling++
+ *   O1 claiming = c (release)                C1 cancelling++
  *   O2 light fence                           C2 heavy fence
  *   O3 if cancelling != 0: O6, then CAS      C3 wait while claiming == t
  *   O4 read start: not NEW: O6, fail         C4 CAS start NEW -> CANCELLED
  *   O5 start = to                            C5 cancelling--
  *   O6 claiming = NULL (release)
  * The heavy fence puts a full barrier in the owner somewhere. If O1 came
- * before it, C3 sees O1: it waits for O6, after which O5 is visible and C4
- * fails, or O6 came already and O5 with it. If O1 came after it, O3 sees
- * C1 and the owner claims with a CAS, which arbitrates with C4. Either way
- * one of them owns the start. A canceller on the worker's own thread is
+ * before it, C3 sees O1: it waits for O6 (or a later O1, a release too),
+ * after which O5 is visible and C4 fails, or O6 came already and O5 with
+ * it. If O1 came after it, O3 sees C1 and the owner claims with a CAS,
+ * which arbitrates with C4. Either way one of them owns the start. A canceller on the worker's own thread is
  * never inside the owner's window and just CASes.
  *
  * A waiter added from another thread to a task whose word it reads NEW
@@ -338,9 +338,12 @@ static inline __attribute__((always_inline)) int weft__claim(struct weft__worker
                                                              struct weft__task *c,
                                                              unsigned *expect, unsigned to) {
   if (c->fut.plain_claim) {
-    atomic_store_explicit(&w->claiming, c, memory_order_relaxed);  /* O1 */
+    /* release: a C3 that reads this store, not O6, sees the last claim's O5. */
+    atomic_store_explicit(&w->claiming, c, memory_order_release);  /* O1 */
     weft__membar_light();                                          /* O2 */
-    if (atomic_load_explicit(&w->rt->cancelling, memory_order_relaxed) == 0) { /* O3 */
+    /* acquire: pairs with C5, so that the claim of a canceller whose count
+     * we read gone is visible to O4. */
+    if (atomic_load_explicit(&w->rt->cancelling, memory_order_acquire) == 0) { /* O3 */
       unsigned st = atomic_load_explicit(&c->start, memory_order_acquire); /* O4 */
       if (st == *expect) atomic_store_explicit(&c->start, to, memory_order_relaxed); /* O5 */
       /* release: a canceller that sees the window closed sees O5 (C3). */
