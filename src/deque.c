@@ -173,6 +173,31 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   return k;
 }
 
+size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+  for (;;) {
+    /* acquire: pairs with the thieves' CAS on top, as in push. */
+    long long t = atomic_load_explicit(&d->top, memory_order_acquire);
+    if (t >= b) return 0;
+    size_t k = (size_t)(b - t) < n ? (size_t)(b - t) : n;
+    /* Only the owner (we) writes slots: these hold what was pushed. */
+    for (size_t i = 0; i < k; i++)
+      out[i] = atomic_load_explicit(&d->buf[(t + (long long)i) & (WEFT__DEQUE_CAP - 1)],
+                                    memory_order_relaxed);
+    if (d->solo) { /* nobody else moves top */
+      atomic_store_explicit(&d->top, t + (long long)k, memory_order_relaxed);
+      return k;
+    }
+    /* No fence against our pops (they are ours, in order) and none
+     * against thieves: this CAS on top decides between us and them, as
+     * theirs do among themselves; we read bottom exactly. seq_cst: in the
+     * thieves' and the pop's order of CASes on top. */
+    if (atomic_compare_exchange_strong_explicit(&d->top, &t, t + (long long)k,
+                                                memory_order_seq_cst, memory_order_relaxed))
+      return k;
+  }
+}
+
 void *weft__deque_steal(struct weft__deque *d) {
   /* acquire: pairs with the CAS of other thieves and the owner on top, so
    * that the slot we read is not older than the top we read. */

@@ -69,6 +69,12 @@ void *weft__deque_pop(struct weft__deque *d);
  * it read): no k-sized array on its stack. */
 size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out);
 
+/* Owner only. Takes up to n of the oldest elements (the thieves' end)
+ * into out, oldest first, with one CAS on top (none on a solo deque): what
+ * a full deque's owner moves elsewhere. Returns how many it took; 0 only
+ * if the deque is empty. */
+size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n);
+
 /* Any thread that holds a lease on d, and its owner. The oldest element;
  * NULL if empty or if the take lost a race (to the owner or another thief):
  * callers treat both as "try elsewhere". */

@@ -131,11 +131,12 @@ static void weft__idle_exit(weft_runtime *rt) {
  * batch at a time (the batch is on the stack, which may be a coroutine's).
  * If the queue cannot grow, what it did not take goes back to the deque. */
 static void weft__spill(struct weft__worker *w) {
+  void *taken[WEFT__SPILL_BATCH];
   struct weft__task *batch[WEFT__SPILL_BATCH];
   for (size_t moved = 0; moved < WEFT__DEQUE_CAP / 2;) {
-    size_t n = 0;
-    while (n < WEFT__SPILL_BATCH && (batch[n] = weft__deque_steal(&w->dq))) n++;
+    size_t n = weft__deque_take_oldest(&w->dq, taken, WEFT__SPILL_BATCH);
     if (!n) return;
+    for (size_t i = 0; i < n; i++) batch[i] = taken[i];
     if (weft__inject_push(&w->rt->inject, batch, n) != 0) {
       while (n) weft__deque_push(&w->dq, batch[--n]); /* room: we just took them */
       return;
@@ -1483,17 +1484,33 @@ static struct weft__task *weft__steal_any(struct weft__worker *w, int patient) {
 
 /* Scheduler loop only (the batch is on the worker's own stack): takes a
  * batch from the injection queue, runs the first and queues the rest so
- * that they run in the order they came. */
+ * that they run in the order they came. Stale spawn entries in it (of
+ * tasks an awaiter ran inline, or cancelled before they started) are
+ * dropped here, not sent round the scheduler loop one at a time: a spawner
+ * that awaits its spilled spawns in order (spawn-10^6) leaves as many of
+ * them as it spawned. */
 static struct weft__task *weft__take_injected(struct weft__worker *w) {
   struct weft__task *batch[WEFT__SPILL_BATCH];
-  size_t max = weft__inject_len(&w->rt->inject) / w->rt->nworkers + 1;
-  if (max > WEFT__SPILL_BATCH) max = WEFT__SPILL_BATCH;
-  size_t n = weft__inject_pop(&w->rt->inject, batch, max);
-  if (!n) return NULL;
-  WEFT__TRACE(w, WEFT__TK_INJECT, n);
-  atomic_store_explicit(&w->stats.injected,
-                        atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  size_t n;
+  do {
+    size_t max = weft__inject_len(&w->rt->inject) / w->rt->nworkers + 1;
+    if (max > WEFT__SPILL_BATCH) max = WEFT__SPILL_BATCH;
+    size_t got = weft__inject_pop(&w->rt->inject, batch, max);
+    if (!got) return NULL;
+    WEFT__TRACE(w, WEFT__TK_INJECT, got);
+    atomic_store_explicit(&w->stats.injected,
+                          atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + got,
+                          memory_order_relaxed);
+    n = 0;
+    for (size_t i = 0; i < got; i++) {
+      struct weft__task *x = batch[i];
+      /* acquire: as in weft__task_prepare, which decides (and drops). */
+      unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
+      if ((st == WEFT__T_INLINED || st == WEFT__T_CANCELLED) && !weft__task_prepare(w, x))
+        continue;
+      batch[n++] = x;
+    }
+  } while (!n);
   for (size_t i = n; i-- > 1;) weft__push_local(w, batch[i]); /* batch[1] ends on top of the bottom */
   if (n > 1 && w->rt->nworkers > 1) {
     weft__lease_own(w, (unsigned)n - 1);

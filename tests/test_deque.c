@@ -104,6 +104,28 @@ Test(deque, pop_n_takes_the_newest) {
   free(d);
 }
 
+/* take_oldest takes from the thieves' end, oldest first, as many as there
+ * are up to its limit; on a solo deque too. */
+Test(deque, take_oldest_takes_from_the_top) {
+  for (int solo = 0; solo <= 1; solo++) {
+    struct weft__deque *d = new_deque_mode(solo);
+    void *out[8];
+    cr_expect_eq(weft__deque_take_oldest(d, out, 8), 0);
+    for (uintptr_t k = 1; k <= 6; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+    cr_expect_eq(KEY(weft__deque_steal(d)), 1);
+    cr_assert_eq(weft__deque_take_oldest(d, out, 3), 3);
+    cr_expect(KEY(out[0]) == 2 && KEY(out[1]) == 3 && KEY(out[2]) == 4, "solo %d", solo);
+    cr_assert_eq(weft__deque_take_oldest(d, out, 8), 2); /* all that is left */
+    cr_expect(KEY(out[0]) == 5 && KEY(out[1]) == 6, "solo %d", solo);
+    cr_expect_null(weft__deque_pop(d));
+    cr_expect_null(weft__deque_steal(d));
+    cr_expect_eq(weft__deque_take_oldest(d, out, 8), 0);
+    cr_assert_eq(weft__deque_push(d, ITEM(7)), 0); /* and the indices still work */
+    cr_expect_eq(KEY(weft__deque_pop(d)), 7);
+    free(d);
+  }
+}
+
 /* A solo deque (no thieves but the owner's own steals, as its spill makes):
  * the same answers without the fences — the last element, pop_n, and steals
  * by the owner mixed in. */
@@ -277,7 +299,28 @@ static void *owner_main(void *arg) {
         mirror[depth++] = next++;
         continue;
       }
-      full++; /* full: pop instead */
+      full++; /* full: pop instead, or (every other time) spill as a worker does */
+      if (full % 2 == 0) {
+        void *out[300];
+        size_t want = 1 + (size_t)((r >> 32) % 300), n = weft__deque_take_oldest(st->d, out, want);
+        /* 0 is possible: thieves may have emptied it since the push. */
+        CHECK(n <= want, "seed %#llx: took %zu of %zu oldest", (unsigned long long)st->seed, n, want);
+        for (size_t i = 0; i < n; i++) {
+          CHECK(i == 0 || KEY(out[i]) > KEY(out[i - 1]), "seed %#llx: the oldest came out of order",
+                (unsigned long long)st->seed);
+          take(st, out[i], "the owner's take of the oldest");
+        }
+        popped += (long)n;
+        /* What is left is newer than all it took (thieves took from the
+         * same end, the older part of the mirror). */
+        if (n) {
+          size_t k = 0;
+          while (k < depth && mirror[k] <= KEY(out[n - 1])) k++;
+          memmove(mirror, mirror + k, (depth - k) * sizeof *mirror);
+          depth -= k;
+        }
+        continue;
+      }
     }
     void *x = weft__deque_pop(st->d);
     if (x) {
