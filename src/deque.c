@@ -3,8 +3,10 @@
  * Work-Stealing for Weak Memory Models" (PPoPP 2013), figure 1.
  *
  * Invariants. Elements live in buf[i mod CAP] for top <= i < bottom. Only
- * the owner moves bottom; top only grows, by CAS, taken by a thief or by the
- * owner when it pops the last element. An element is taken by exactly the
+ * the owner moves bottom; top only grows, by CAS, taken by a thief, by the
+ * owner when it pops the last element, or by the owner taking the oldest
+ * (weft__deque_take_oldest: on a solo deque a plain store, since nobody
+ * else moves it). An element is taken by exactly the
  * one party whose CAS on top moved it past that index, or by the owner's pop
  * when more than one element remains (then no thief can reach index b: a
  * thief reaching it would have to read bottom > b after the owner's seq_cst
@@ -37,8 +39,9 @@
  *   that thief does not take its element.
  * A lease given back (a release decrement) leaves nothing behind: an
  * unfenced pop that reads the count at zero (acquire) reads top no older
- * than that thief's last steal. The owner's own steals (its spill) need no
- * lease: they do not race its pops, and race thieves by the CAS on top.
+ * than that thief's last steal. The owner's own takes from the top (its
+ * spill, and steals, which tests make) need no lease: they do not race its
+ * pops, and race thieves by the CAS on top.
  * Without membarrier (old kernels, Valgrind) both halves are full fences,
  * as in the paper.
  */
@@ -174,6 +177,7 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
 }
 
 size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n) {
+  if (n == 0) return 0;
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
   for (;;) {
     /* acquire: pairs with the thieves' CAS on top, as in push. */

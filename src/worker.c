@@ -128,13 +128,14 @@ static void weft__idle_exit(weft_runtime *rt) {
 #define WEFT__SPILL_BATCH 256
 
 /* Owner only: moves the older half of the deque to the injection queue, a
- * batch at a time (the batch is on the stack, which may be a coroutine's).
- * If the queue cannot grow, what it did not take goes back to the deque. */
+ * batch at a time (the batch is on the stack, which may be a coroutine's:
+ * half a batch in each of the two arrays, 2 KiB in all). If the queue
+ * cannot grow, what it did not take goes back to the deque. */
 static void weft__spill(struct weft__worker *w) {
-  void *taken[WEFT__SPILL_BATCH];
-  struct weft__task *batch[WEFT__SPILL_BATCH];
+  void *taken[WEFT__SPILL_BATCH / 2];
+  struct weft__task *batch[WEFT__SPILL_BATCH / 2];
   for (size_t moved = 0; moved < WEFT__DEQUE_CAP / 2;) {
-    size_t n = weft__deque_take_oldest(&w->dq, taken, WEFT__SPILL_BATCH);
+    size_t n = weft__deque_take_oldest(&w->dq, taken, WEFT__SPILL_BATCH / 2);
     if (!n) return;
     for (size_t i = 0; i < n; i++) batch[i] = taken[i];
     if (weft__inject_push(&w->rt->inject, batch, n) != 0) {

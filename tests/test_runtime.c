@@ -265,11 +265,24 @@ static void *count_arg(void *arg) {
   return arg;
 }
 
+/* The same, suspending once on the way: an inline run that switches, its
+ * resume entry and its stale spawn entry both about. */
+static void *count_arg_yielding(void *arg) {
+  atomic_fetch_add(&many_runs[PI(arg)], 1);
+  int rc = weft_yield(); /* ECANCELED: cancelled while it ran (a thief started it) */
+  CHECK(rc == 0 || rc == ECANCELED, "weft_yield: %s", weft_err_name(rc));
+  return arg;
+}
+
+struct many_body {
+  weft_fn fn;
+};
+
 static void *spawn_many_root(void *arg) {
-  (void)arg;
+  const struct many_body *body = arg;
   weft_future **f = malloc(MANY_N * sizeof *f);
   CHECK(f != NULL, "malloc");
-  for (int i = 0; i < MANY_N; i++) CHECK_RC(weft_spawn(count_arg, IP(i), &f[i]), 0);
+  for (int i = 0; i < MANY_N; i++) CHECK_RC(weft_spawn(body->fn, IP(i), &f[i]), 0);
   long bad = 0;
   for (int i = 3; i < MANY_N; i += 7) {
     int rc = weft_cancel(f[i]);
@@ -289,14 +302,12 @@ static void *spawn_many_root(void *arg) {
   return IP(bad);
 }
 
-ParameterizedTestParameters(results, spawn_past_deque_capacity) {
-  return cr_make_param_array(unsigned, worker_counts, NWC);
-}
-ParameterizedTest(unsigned *workers, results, spawn_past_deque_capacity, .timeout = 120) {
-  weft_runtime *rt = make_rt(*workers);
+static void spawn_many(unsigned workers, weft_fn fn) {
+  weft_runtime *rt = make_rt(workers);
   for (int i = 0; i < MANY_N; i++) atomic_store(&many_runs[i], 0);
+  struct many_body body = {fn};
   void *bad = IP(-1);
-  ASSERT_RC(weft_run_until_complete(rt, spawn_many_root, NULL, &bad), 0);
+  ASSERT_RC(weft_run_until_complete(rt, spawn_many_root, &body, &bad), 0);
   cr_expect_eq(PI(bad), 0, "%ld tasks ended wrongly", (long)PI(bad));
   int twice = 0;
   for (int i = 0; i < MANY_N; i++) twice += atomic_load(&many_runs[i]) > 1;
@@ -304,10 +315,24 @@ ParameterizedTest(unsigned *workers, results, spawn_past_deque_capacity, .timeou
   weft_worker_stats s;
   ASSERT_RC(weft_runtime_stats(rt, &s, NULL, 0), 0);
   /* With thieves the deque may never fill. */
-  if (*workers == 1)
+  if (workers == 1)
     cr_expect_gt(s.injected, 1, "no task went through the injection queue (%llu): the test missed its path", s.injected);
   ASSERT_RC(weft_runtime_destroy(rt), 0);
   leak_check();
+}
+
+ParameterizedTestParameters(results, spawn_past_deque_capacity) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, spawn_past_deque_capacity, .timeout = 120) {
+  spawn_many(*workers, count_arg);
+}
+
+ParameterizedTestParameters(results, spawn_past_deque_capacity_tasks_suspending) {
+  return cr_make_param_array(unsigned, worker_counts, NWC);
+}
+ParameterizedTest(unsigned *workers, results, spawn_past_deque_capacity_tasks_suspending, .timeout = 120) {
+  spawn_many(*workers, count_arg_yielding);
 }
 
 /* Detached tasks (NULL task out-param) all run; the runtime keeps them alive. */

@@ -178,7 +178,7 @@ typedef struct weft_worker_stats {
   unsigned long long runs;     /**< times a task was switched to (first run or resume) */
   unsigned long long switches; /**< context switches made (to tasks or to the scheduler) */
   unsigned long long steals;   /**< tasks this worker took from other workers' deques */
-  unsigned long long injected; /**< tasks it took from the injection queue */
+  unsigned long long injected; /**< entries it took from the injection queue (with the stale ones of tasks already run inline or cancelled, which it drops) */
   unsigned long long parks;    /**< times it went to sleep for lack of work */
   unsigned long long inlined;  /**< awaited tasks it ran inline, on the awaiter's stack */
 } weft_worker_stats;
