@@ -314,8 +314,9 @@ static void weft__task_discard(struct weft__worker *w, struct weft__task *t) {
  * before it, C3 sees O1: it waits for O6 (or a later O1, a release too),
  * after which O5 is visible and C4 fails, or O6 came already and O5 with
  * it. If O1 came after it, O3 sees C1 and the owner claims with a CAS,
- * which arbitrates with C4. Either way one of them owns the start. A canceller on the worker's own thread is
- * never inside the owner's window and just CASes.
+ * which arbitrates with C4. Either way one of them owns the start. A
+ * canceller on the worker's own thread is never inside the owner's window
+ * and just CASes.
  *
  * A waiter added from another thread to a task whose word it reads NEW
  * pays the heavy fence too (future.c, weft__future_add_waiter): the NEW
