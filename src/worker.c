@@ -787,6 +787,17 @@ static int weft__stack_room(struct weft__task *self) {
   return sp > self->stack->inline_floor;
 }
 
+/* A dequeued entry `x`: if it is stale — its task was run inline by an
+ * awaiter, or cancelled before it started — drops it (with the reference
+ * it held) and returns 1; else 0, an entry to run (an inlined task's
+ * resume entry is one: its spawn entry went first). */
+static int weft__drop_if_stale(struct weft__worker *w, struct weft__task *x) {
+  /* acquire: pairs with the CAS that moved the start word; re-decided in
+   * prepare. */
+  unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
+  return (st == WEFT__T_CANCELLED || st == WEFT__T_INLINED) && !weft__task_prepare(w, x);
+}
+
 /* Pops stale entries (of inlined or cancelled tasks) off the deque's bottom.
  * Each entry is claimed (popped) before its task is looked at: an entry
  * only peeked at could be the last one, stolen, run and recycled by a
@@ -795,15 +806,8 @@ static void weft__drop_stale_slow(struct weft__worker *w) {
   for (;;) {
     struct weft__task *x = weft__own_pop(w);
     if (!x) return;
-    /* acquire: pairs with the CAS that moved the start word; re-decided
-     * in prepare. */
-    unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
-    if (!(st == WEFT__T_CANCELLED || st == WEFT__T_INLINED)) {
+    if (!weft__drop_if_stale(w, x)) {
       weft__deque_push(&w->dq, x); /* runnable: back where it was (room: just popped) */
-      return;
-    }
-    if (weft__task_prepare(w, x)) { /* its spawn entry went meanwhile: this is a resume */
-      weft__push_local(w, x);
       return;
     }
   }
@@ -1504,14 +1508,8 @@ static struct weft__task *weft__take_injected(struct weft__worker *w) {
                           atomic_load_explicit(&w->stats.injected, memory_order_relaxed) + got,
                           memory_order_relaxed);
     n = 0;
-    for (size_t i = 0; i < got; i++) {
-      struct weft__task *x = batch[i];
-      /* acquire: as in weft__task_prepare, which decides (and drops). */
-      unsigned st = atomic_load_explicit(&x->start, memory_order_acquire);
-      if ((st == WEFT__T_INLINED || st == WEFT__T_CANCELLED) && !weft__task_prepare(w, x))
-        continue;
-      batch[n++] = x;
-    }
+    for (size_t i = 0; i < got; i++)
+      if (!weft__drop_if_stale(w, batch[i])) batch[n++] = batch[i];
   } while (!n);
   for (size_t i = n; i-- > 1;) weft__push_local(w, batch[i]); /* batch[1] ends on top of the bottom */
   if (n > 1 && w->rt->nworkers > 1) {
