@@ -176,6 +176,20 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
   return k;
 }
 
+void *weft__deque_remove_solo(struct weft__deque *d, long long j) {
+  long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+  /* Only the owner moves bottom and top and writes slots, and on a solo
+   * deque nobody else takes elements: relaxed accesses suffice (others
+   * only read sizes). */
+  void *x = NULL;
+  if (j != b) {
+    x = atomic_load_explicit(&d->buf[b & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+    atomic_store_explicit(&d->buf[j & (WEFT__DEQUE_CAP - 1)], x, memory_order_relaxed);
+  }
+  atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+  return x;
+}
+
 size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n) {
   if (n == 0) return 0;
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);

@@ -75,6 +75,16 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out);
  * if the deque is empty. */
 size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n);
 
+/* Owner of a solo deque only. Takes out the element at index j (top <= j <
+ * bottom, as the owner last saw them) by moving the newest element into its
+ * slot: no thief can be reading either slot. Returns the element moved to
+ * index j, or NULL if j was the newest (then it was a plain pop). It breaks
+ * the deque's order — an element that was newest is now at j — which only
+ * a caller that needs no order among its queued elements may do: what an
+ * awaiter claiming a queued task in place does, so that the entry does
+ * not stay behind as a stale one (worker.c). */
+void *weft__deque_remove_solo(struct weft__deque *d, long long j);
+
 /* Any thread that holds a lease on d, and its owner. The oldest element;
  * NULL if empty or if the take lost a race (to the owner or another thief):
  * callers treat both as "try elsewhere". */

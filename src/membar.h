@@ -31,7 +31,7 @@ extern int weft__membar_asym;
  * it when it is created, before any of its tasks can use either half. */
 void weft__membar_init(void);
 
-static inline void weft__membar_light(void) {
+static inline __attribute__((always_inline)) void weft__membar_light(void) {
   if (weft__membar_asym)
     atomic_signal_fence(memory_order_seq_cst);
   else

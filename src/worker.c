@@ -764,12 +764,16 @@ static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_
  * returns, control returns to the awaiter's frame.
  *
  * Its queue entry: if it is the bottom of this worker's deque (a fork-join
- * await of the last spawn), it is popped; otherwise it is claimed with a
- * CAS to INLINED and the stale entry is dropped by whoever dequeues it.
- * Fork-join code awaits its children in spawn order, so all but the last
- * are claimed so, and their stale entries reach the bottom together when
- * the last is popped. After each inline run this worker drops the stale
- * entries at its deque's bottom, so they do not pile up:
+ * await of the last spawn), it is popped. On a one-worker runtime an entry
+ * elsewhere in the deque is taken out too, the newest entry moved into its
+ * slot (weft__deque_remove_solo): no thief can be reading either slot, and
+ * queued tasks keep no order. Otherwise it is claimed with a CAS to
+ * INLINED and the stale entry is dropped by whoever dequeues it.
+ * Fork-join code awaits its children in spawn order, so with more than
+ * one worker all but the last are claimed so, and their stale entries
+ * reach the bottom together when the last is popped. After each inline run
+ * this worker drops the stale entries at its deque's bottom, so they do
+ * not pile up:
  * - Clean runs (no switch on this worker while the task ran, so it never
  *   suspended and no resume entry for it can exist) are recorded by deque
  *   index in w->stale. A record matches while its index still holds its
@@ -1039,10 +1043,22 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
     if (j >= t && j < b &&
         atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
       idx = j;
-    /* The claim, against thieves, cancels and other awaiters; it also
-     * marks the spawn entry stale (see task.h). */
-    if (!weft__claim(w, c, &expect, WEFT__T_INLINED))
+    /* The only worker: no thief can take an entry, so c's comes out of
+     * the middle of the deque (the newest takes its place) and c is run
+     * as if popped: no stale entry, no record. (stale_n is always 0 there,
+     * since only the other way makes records; but a record names its
+     * index, which the move would break.) */
+    int take = idx >= 0 && w->dq.solo && !w->stale_n;
+    /* The claim, against thieves, cancels and other awaiters; INLINED
+     * also marks the spawn entry stale (see task.h). */
+    if (!weft__claim(w, c, &expect, take ? WEFT__T_INLINED_DROPPED : WEFT__T_INLINED))
       return 0; /* a thief, a cancel or another awaiter got there first */
+    if (take) {
+      struct weft__task *m = weft__deque_remove_solo(&w->dq, idx);
+      if (m) m->qidx = idx; /* a hint, read only by this worker */
+      popped = 1;
+      idx = -1;
+    }
   }
   *rc = weft__run_inline(w, self, c, popped, idx, join, value);
   return 1;

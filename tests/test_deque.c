@@ -126,6 +126,36 @@ Test(deque, take_oldest_takes_from_the_top) {
   }
 }
 
+/* A solo deque's owner takes an element out of the middle: the newest
+ * fills the hole, every other element stays where it was, and indices past
+ * the wrap still work. */
+Test(deque, remove_solo_fills_the_hole_with_the_newest) {
+  struct weft__deque *d = new_deque_mode(1);
+  /* Start near the end of the buffer, so that the slots wrap around. */
+  for (long long k = 0; k < WEFT__DEQUE_CAP - 2; k++) {
+    cr_assert_eq(weft__deque_push(d, ITEM(100)), 0);
+    cr_assert_not_null(weft__deque_steal(d)); /* moves top on, as a pop would not */
+  }
+  long long t = atomic_load(&d->top), b0 = atomic_load(&d->bottom);
+  cr_assert_eq(t, b0);
+  cr_assert_eq(b0, WEFT__DEQUE_CAP - 2);
+  for (uintptr_t k = 1; k <= 5; k++) cr_assert_eq(weft__deque_push(d, ITEM(k)), 0);
+  /* Index b0 + 1 holds 2 (in a slot before the wrap); 5 moves there. */
+  cr_expect_eq(KEY(weft__deque_remove_solo(d, b0 + 1)), 5);
+  cr_expect_eq(weft__deque_size(d), 4);
+  /* The newest itself: a pop, nothing moved. */
+  cr_expect_null(weft__deque_remove_solo(d, b0 + 3));
+  cr_expect_eq(weft__deque_size(d), 3);
+  /* The oldest: 3 (now newest) moves to the top slot. */
+  cr_expect_eq(KEY(weft__deque_remove_solo(d, b0)), 3);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 5);
+  cr_expect_eq(KEY(weft__deque_pop(d)), 3);
+  cr_expect_null(weft__deque_pop(d));
+  cr_assert_eq(weft__deque_push(d, ITEM(9)), 0); /* and the indices still work */
+  cr_expect_eq(KEY(weft__deque_steal(d)), 9);
+  free(d);
+}
+
 /* A solo deque (no thieves; the owner may still take from the top, as its
  * spill does):
  * the same answers without the fences — the last element, pop_n, and steals

@@ -1502,12 +1502,14 @@ ParameterizedTest(unsigned *workers, inline, parked_runtime_references_whoever_r
 }
 
 /* The same for children claimed in place: the root spawns them all, then
- * awaits them in spawn order, so each but the last runs inline while its
- * spawn entry stays queued (recorded as stale: worker.c), and a handle
- * released on that worker is handed to the record until the batch drop.
- * 100 children: more than the 64 records, so records are reused while
- * their entries are still queued. Releases as above; main's releases come
- * from another thread, after the records are gone. */
+ * awaits them in spawn order. At 2 workers each but the last runs inline
+ * while its spawn entry stays queued (recorded as stale: worker.c), and a
+ * handle released on that worker is handed to the record until the batch
+ * drop; 100 children, more than the 64 records, so records are reused
+ * while their entries are still queued. At 1 worker each entry is taken
+ * out of the deque's middle instead, the newest moved into its slot (and
+ * found there by its own await later). Releases as above; main's releases
+ * come from another thread, after the records are gone. */
 #define INPLACE_N 100
 
 struct inplace {
@@ -1547,7 +1549,8 @@ ParameterizedTest(unsigned *workers, inline, stale_records_take_released_handles
  * up exactly once (the sanitizer builds see a double drop as a
  * use-after-free and a missed one as a leak). Per round the root spawns
  * JOIN_N children and joins them: the first half in spawn order (each
- * claimed in place: a stale record takes the handle), the second in
+ * claimed in place: at 2 workers a stale record takes the handle, at 1
+ * the entry is taken out of the deque's middle), the second in
  * reverse (each the deque's bottom: popped, both references dropped
  * together). One in seven is awaited with weft_await before its join (the
  * join finds it settled); one in eleven has a second handle, retained
