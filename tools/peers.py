@@ -559,6 +559,53 @@ def chart(peers, summary, limit, worker_counts, title):
 
 # ---------------------------------------------------------------- main
 
+PROBE_RUNS = 7
+
+
+def cpu_probe():
+    """Each CPU's speed: the serial C fib(30) pinned to it, fastest of
+    PROBE_RUNS runs, in ms; None without the serial program. A figure at 2
+    workers is as slow as the slower CPU, and a VM on a shared host may
+    run one vCPU at a fraction of its speed for minutes (this one has, at
+    half speed): taken before and after the runs, the probe shows it."""
+    exe = os.path.join(BIN, "serial")
+    if not os.access(exe, os.X_OK):
+        return None
+    speeds = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
+        best = None
+        for _ in range(PROBE_RUNS):
+            r = subprocess.run([exe, "fib", "1"], capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL,
+                               preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c}))
+            try:
+                sec = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+            except (IndexError, KeyError, ValueError):
+                continue
+            best = sec if best is None else min(best, sec)
+        speeds[str(cpu)] = None if best is None else round(best * 1e3, 3)
+    return speeds
+
+
+def probe_lines(meta):
+    """The header's lines on the CPU probe, with a warning when the CPUs
+    did not all run at one speed (slowest over fastest above 1.25)."""
+    before, after = meta.get("cpu_probe_before"), meta.get("cpu_probe_after")
+    if not before or not after:
+        return ""
+    cpus = sorted(set(before) | set(after), key=int)
+    fmt = lambda x: "—" if x is None else f"{x:.2f}"
+    line = ("CPU speed probe (serial fib(30) pinned to each CPU, fastest of "
+            f"{PROBE_RUNS}, ms) before / after: " +
+            ", ".join(f"cpu{c} {fmt(before.get(c))} / {fmt(after.get(c))}" for c in cpus) + "  \n")
+    vals = [v for v in list(before.values()) + list(after.values()) if v]
+    if vals and max(vals) / min(vals) > 1.25:
+        line += (f"**The CPUs did not all run at one speed** (slowest probe "
+                 f"{max(vals) / min(vals):.2f} × the fastest): runs on the slow one "
+                 "were slowed as much.  \n")
+    return line
+
+
 def machine():
     model = platform.processor() or ""
     try:
@@ -603,6 +650,7 @@ def report(meta, peers, cells, records, build_failed, write_json):
               f"Machine: {mach['nproc']} CPUs (nproc), {mach['model']}, Linux {mach['kernel']}  \n"
               f"Command: `{meta['command']}` ({meta['rounds']} rounds, limit {limit:g} s per run)  \n"
               f"Load average (1 min) before / after: {lb[0]:.2f} / {la[0]:.2f}  \n"
+              + probe_lines(meta) +
               f"Versions: " + "; ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))
     text = table(peers, cells, summary, limit)
     if build_failed:
@@ -680,11 +728,13 @@ def main():
         f"limit {args.limit:g} s per run")
     started = datetime.datetime.now().astimezone()
     load_before = os.getloadavg()
+    probe_before = cpu_probe()
     runnable = [p for p in peers if p not in build_failed]
     records = run_all(runnable, cells, args.rounds, args.limit)
     meta = {"date": started.isoformat(), "machine": mach, "command": command,
             "versions": versions(), "rounds": args.rounds, "limit_s": args.limit,
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "cpu_probe_before": probe_before, "cpu_probe_after": cpu_probe(),
             "worker_counts": worker_counts}
     return report(meta, peers, cells, records, build_failed, True)
 
