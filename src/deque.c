@@ -47,6 +47,7 @@
  */
 #include "deque.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "membar.h"
@@ -178,6 +179,7 @@ size_t weft__deque_pop_n(struct weft__deque *d, size_t k, void **out) {
 
 void *weft__deque_remove_solo(struct weft__deque *d, long long j) {
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+  assert(d->solo && atomic_load_explicit(&d->top, memory_order_relaxed) <= j && j <= b);
   /* Only the owner moves bottom and top and writes slots, and on a solo
    * deque nobody else takes elements: relaxed accesses suffice (others
    * only read sizes). */

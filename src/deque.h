@@ -80,9 +80,10 @@ size_t weft__deque_take_oldest(struct weft__deque *d, void **out, size_t n);
  * slot: no thief can be reading either slot. Returns the element moved to
  * index j, or NULL if j was the newest (then it was a plain pop). It breaks
  * the deque's order — an element that was newest is now at j — which only
- * a caller that needs no order among its queued elements may do: what an
- * awaiter claiming a queued task in place does, so that the entry does
- * not stay behind as a stale one (worker.c). */
+ * a caller that needs no order between those two elements may do: what an
+ * awaiter claiming a queued task in place does when the newest entry is
+ * a spawn too, so that the entry does not stay behind as a stale one
+ * (worker.c). */
 void *weft__deque_remove_solo(struct weft__deque *d, long long j);
 
 /* Any thread that holds a lease on d, and its owner. The oldest element;

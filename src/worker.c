@@ -766,8 +766,9 @@ static uint64_t weft__timers_run(struct weft__worker *w, int all, uint64_t *now_
  * Its queue entry: if it is the bottom of this worker's deque (a fork-join
  * await of the last spawn), it is popped. On a one-worker runtime an entry
  * elsewhere in the deque is taken out too, the newest entry moved into its
- * slot (weft__deque_remove_solo): no thief can be reading either slot, and
- * queued tasks keep no order. Otherwise it is claimed with a CAS to
+ * slot (weft__deque_remove_solo) when that is a spawn entry as well: no
+ * thief can be reading either slot, and spawned tasks keep no order among
+ * themselves. Otherwise it is claimed with a CAS to
  * INLINED and the stale entry is dropped by whoever dequeues it.
  * Fork-join code awaits its children in spawn order, so with more than
  * one worker all but the last are claimed so, and their stale entries
@@ -1044,18 +1045,27 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
         atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
       idx = j;
     /* The only worker: no thief can take an entry, so c's comes out of
-     * the middle of the deque (the newest takes its place) and c is run
-     * as if popped: no stale entry, no record. (stale_n is always 0 there,
-     * since only the other way makes records; but a record names its
-     * index, which the move would break.) */
-    int take = idx >= 0 && w->dq.solo && !w->stale_n;
+     * the middle of the deque and c is run as if popped: no stale entry,
+     * no record. The newest entry takes its place, so only when that is a
+     * spawn entry too (its task not started): spawned tasks keep no order
+     * among themselves, but woken ones run in the order they were woken
+     * (timers, injected batches), which a move would break. (stale_n is
+     * always 0 here, since only the other way makes records; but a record
+     * names its index, which the move would break.) idx < b - 1: the
+     * bottom is not c (else it was popped above). */
+    int take = idx >= 0 && w->dq.solo && !w->stale_n &&
+               atomic_load_explicit(&((struct weft__task *)atomic_load_explicit(
+                                          &w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
+                                          memory_order_relaxed))->start,
+                                    memory_order_relaxed) == WEFT__T_NEW;
     /* The claim, against thieves, cancels and other awaiters; INLINED
      * also marks the spawn entry stale (see task.h). */
     if (!weft__claim(w, c, &expect, take ? WEFT__T_INLINED_DROPPED : WEFT__T_INLINED))
       return 0; /* a thief, a cancel or another awaiter got there first */
     if (take) {
+      /* A hint, read only by this worker (try_inline, release_parked). */
       struct weft__task *m = weft__deque_remove_solo(&w->dq, idx);
-      if (m) m->qidx = idx; /* a hint, read only by this worker */
+      m->qidx = idx;
       popped = 1;
       idx = -1;
     }

@@ -514,7 +514,8 @@ RT_TEST(cancel, before_start_from_a_coroutine, .timeout = 60) {
  * fence (worker.c, "Plain claims"). Exactly one of them may own the start:
  * each round the root R spawns T, hands it to main and then claims it one
  * of three ways — awaiting it at once (popped and run inline), awaiting
- * it behind a newer sibling (claimed in place and run inline), or
+ * it behind a newer sibling (its entry taken out of the deque's middle,
+ * and run inline), or
  * yielding until the worker starts it on its own stack — while main
  * cancels it after a random delay. T must either never run and fail with
  * ECANCELED, or run once, unsettled while it runs, and give its value. */
@@ -1330,7 +1331,8 @@ ParameterizedTest(unsigned *workers, inline, awaiters_claim_an_unstarted_task_at
  * settles without closing its waiter list (future.c: the light settle), so
  * an adder that races the settle must find out and fire the waiters
  * itself. Each round: the root R spawns T and awaits it at once (R runs it
- * inline, popped off its deque), while a task B (on another worker if
+ * inline, popped off its deque; in odd rounds behind a newer sibling, so
+ * claimed in place), while a task B (on another worker if
  * there is one), the main thread (weft_await) and a continuation
  * (weft_future_then) wait on T too, T running for 0 to 4095 steps so that
  * the adds fall before, during and after its settle. A lost wake-up is a
@@ -1357,13 +1359,20 @@ static void *add_target(void *arg) {
 
 static void *add_root(void *arg) {
   struct add_racer *r = arg;
-  weft_future *t;
+  weft_future *t, *filler = NULL;
   CHECK_RC(weft_spawn(add_target, IP(r->round), &t), 0);
+  /* In odd rounds T's entry is not the newest: R claims it in place (with
+   * one worker, takes it out of the deque's middle). */
+  if (r->round % 2) CHECK_RC(weft_spawn(return_arg, IP(3), &filler), 0);
   atomic_store(&r->ar->target, t);
   atomic_store_explicit(&r->ar->round, r->round, memory_order_release);
   void *v = NULL;
   CHECK_RC(weft_await(t, &v), 0);
   CHECK(PI(v) == 11, "R got %ld", (long)PI(v));
+  if (filler) {
+    CHECK_RC(weft_join(filler, &v), 0);
+    CHECK(PI(v) == 3, "the filler gave %ld", (long)PI(v));
+  }
   return NULL;
 }
 
