@@ -102,6 +102,15 @@ void weft__deque_lease(struct weft__deque *d);
 /* The thread that took the lease, after its last steal under it. */
 void weft__deque_unlease(struct weft__deque *d);
 
+/* Owner only: the element at index i (top <= i < bottom, as the owner last
+ * saw them), left where it is. Only the owner writes slots, so it reads
+ * what it pushed there; a thief may take it meanwhile, so a caller that
+ * follows the pointer must have taken the element, or know that no thief
+ * can (a solo deque), or only compare it. */
+static inline void *weft__deque_peek(struct weft__deque *d, long long i) {
+  return atomic_load_explicit(&d->buf[i & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
+}
+
 /* Any thread; a snapshot, possibly stale by the time it returns. */
 static inline long long weft__deque_size(struct weft__deque *d) {
   long long b = atomic_load_explicit(&d->bottom, memory_order_relaxed);

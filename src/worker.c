@@ -833,9 +833,7 @@ static void weft__drop_stale_clean(struct weft__worker *w) {
   while (k < WEFT__STALE_RECS && b - 1 - (long long)k >= t) {
     long long j = b - 1 - (long long)k;
     const struct weft__stale_rec *r = &w->stale[j & (WEFT__STALE_RECS - 1)];
-    if (r->idx != j || r->task == NULL ||
-        atomic_load_explicit(&d->buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) != r->task)
-      break;
+    if (r->idx != j || r->task == NULL || weft__deque_peek(d, j) != r->task) break;
     k++;
   }
   if (!k) return;
@@ -1016,8 +1014,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
   int popped = 0;
   long long idx = -1;
   unsigned expect = WEFT__T_NEW;
-  if (b > t && atomic_load_explicit(&w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
-                                    memory_order_relaxed) == c) {
+  if (b > t && weft__deque_peek(&w->dq, b - 1) == c) {
     struct weft__task *x = weft__own_pop_inline(w);
     if (x != c) {
       if (x) weft__push_local(w, x);
@@ -1041,9 +1038,7 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
      * live index holding c holds its one entry (c has not started, so no
      * other entry names it). Only compared, never followed. */
     long long j = c->qidx;
-    if (j >= t && j < b &&
-        atomic_load_explicit(&w->dq.buf[j & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed) == c)
-      idx = j;
+    if (j >= t && j < b && weft__deque_peek(&w->dq, j) == c) idx = j;
     /* The only worker: no thief can take an entry, so c's comes out of
      * the middle of the deque and c is run as if popped: no stale entry,
      * no record. The newest entry takes its place, so only when that is a
@@ -1053,11 +1048,11 @@ static int weft__try_inline(struct weft__thread *th, struct weft__task *self,
      * always 0 here, since only the other way makes records; but a record
      * names its index, which the move would break.) idx < b - 1: the
      * bottom is not c (else it was popped above). */
-    int take = idx >= 0 && w->dq.solo && !w->stale_n &&
-               atomic_load_explicit(&((struct weft__task *)atomic_load_explicit(
-                                          &w->dq.buf[(b - 1) & (WEFT__DEQUE_CAP - 1)],
-                                          memory_order_relaxed))->start,
-                                    memory_order_relaxed) == WEFT__T_NEW;
+    int take = 0;
+    if (idx >= 0 && w->dq.solo && !w->stale_n) {
+      struct weft__task *newest = weft__deque_peek(&w->dq, b - 1);
+      take = atomic_load_explicit(&newest->start, memory_order_relaxed) == WEFT__T_NEW;
+    }
     /* The claim, against thieves, cancels and other awaiters; INLINED
      * also marks the spawn entry stale (see task.h). */
     if (!weft__claim(w, c, &expect, take ? WEFT__T_INLINED_DROPPED : WEFT__T_INLINED))

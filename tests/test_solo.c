@@ -30,9 +30,6 @@ static long long dq_size(struct weft__deque *d) {
          atomic_load_explicit(&d->top, memory_order_relaxed);
 }
 
-static void *dq_at(struct weft__deque *d, long long i) {
-  return atomic_load_explicit(&d->buf[i & (WEFT__DEQUE_CAP - 1)], memory_order_relaxed);
-}
 
 #define N 5
 
@@ -50,14 +47,14 @@ static void *middle_root(void *unused) {
   CHECK_RC(weft_join(c[1], &v), 0);
   CHECK(PI(v) == 2, "c1 gave %ld", (long)PI(v));
   CHECK(dq_size(d) == N - 1, "%lld entries: c1's was left behind", dq_size(d));
-  CHECK(dq_at(d, base + 1) == (void *)c[4], "c4 did not move into c1's slot");
+  CHECK(weft__deque_peek(d, base + 1) == (void *)c[4], "c4 did not move into c1's slot");
   CHECK(weft__as_task(c[4])->qidx == base + 1, "c4's index hint is %lld, not %lld",
         weft__as_task(c[4])->qidx, base + 1);
   /* c4, now in the middle: c3 (the newest) takes its slot. */
   CHECK_RC(weft_join(c[4], &v), 0);
   CHECK(PI(v) == 5, "c4 gave %ld", (long)PI(v));
   CHECK(dq_size(d) == N - 2, "%lld entries after c4", dq_size(d));
-  CHECK(dq_at(d, base + 1) == (void *)c[3], "c3 did not move into c4's slot");
+  CHECK(weft__deque_peek(d, base + 1) == (void *)c[3], "c3 did not move into c4's slot");
   int rest[] = {0, 2, 3};
   for (int k = 0; k < 3; k++) {
     CHECK_RC(weft_join(c[rest[k]], &v), 0);
@@ -108,14 +105,14 @@ static void *woken_root(void *arg) {
   long long base = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 2;
   CHECK_RC(weft_future_resolve(wk->gate, NULL), 0);
   CHECK(dq_size(d) == 3, "%lld entries after the wake, not c0, c1 and a waiter", dq_size(d));
-  void *resumed = dq_at(d, base + 2);
+  void *resumed = weft__deque_peek(d, base + 2);
   CHECK(resumed == (void *)w1 || resumed == (void *)w2, "no waiter's resume entry at the bottom");
   void *v = NULL;
   CHECK_RC(weft_join(c0, &v), 0);
   CHECK(PI(v) == 10, "c0 gave %ld", (long)PI(v));
   CHECK(dq_size(d) == 3, "%lld entries: the resume entry was moved", dq_size(d));
-  CHECK(dq_at(d, base + 2) == resumed, "the resume entry left the bottom");
-  CHECK(dq_at(d, base + 1) == (void *)c1, "c1 left its slot");
+  CHECK(weft__deque_peek(d, base + 2) == resumed, "the resume entry left the bottom");
+  CHECK(weft__deque_peek(d, base + 1) == (void *)c1, "c1 left its slot");
   CHECK_RC(weft_join(c1, &v), 0);
   CHECK(PI(v) == 11, "c1 gave %ld", (long)PI(v));
   CHECK_RC(weft_join(w1, NULL), 0);
